@@ -1,0 +1,97 @@
+# vmlua - build, test, run.  `make help` lists the targets.
+
+PREFIX      ?= /usr/local
+LUA_VERSION ?= 5.4
+LUA         ?= lua$(LUA_VERSION)
+LUA_INCDIR  ?= /usr/include/lua$(LUA_VERSION)
+LUA_LIB     ?= -llua$(LUA_VERSION)
+LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BUSTED      ?= $(LUA) /usr/bin/busted
+BUSTED_ARGS ?=
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN      = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes
+ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -I$(LUA_INCDIR) -Icore $(CFLAGS)
+LDLIBS    = -lpthread
+
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+B = build
+
+# The core, one concept per file.  Both the executable and the Lua
+# module are linked from these objects.
+CORE_OBJS = \
+	$(B)/core/memory.o \
+	$(B)/core/lmemory.o \
+	$(B)/core/loader.o \
+	$(B)/core/lloader.o \
+	$(B)/core/acpi.o \
+	$(B)/core/lacpi.o \
+	$(B)/core/uart.o \
+	$(B)/core/kvm.o \
+	$(B)/core/lvm.o \
+	$(B)/core/tty.o \
+	$(B)/core/lvmlua.o
+
+MAIN_OBJS = $(B)/core/main.o
+
+VMLUA  = $(B)/vmlua
+MODULE = $(B)/lua/vmlua/core.so
+SELFTEST = $(B)/guest/selftest.elf
+
+.PHONY: all test run guest selftest bench lint install clean deps help
+
+all: $(VMLUA) $(MODULE) $(SELFTEST)
+
+help:
+	@echo "make            build build/vmlua, the Lua module and the selftest guest"
+	@echo "make run        build and boot the default guest"
+	@echo "make test       install what is missing (Debian), build, run every spec"
+	@echo "make selftest   build the selftest guest ($(SELFTEST))"
+	@echo "make install    install into PREFIX=$(PREFIX)"
+	@echo "make lint       static checks (cppcheck)"
+	@echo "make clean      remove build/"
+
+$(B)/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(VMLUA): $(CORE_OBJS) $(MAIN_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LUA_LIB) -lreadline $(LDLIBS) -lm -ldl
+
+$(MODULE): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+selftest: $(SELFTEST)
+$(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S guest/selftest/*.ld guest/selftest/Makefile)
+	$(MAKE) -C guest/selftest OUT=$(abspath $(SELFTEST))
+
+deps:
+	@sh scripts/deps.sh
+
+test: deps all
+	$(BUSTED) $(BUSTED_ARGS)
+
+run: all
+	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cmdline "selftest.cpus=1" --timeout 120
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_LIBDIR)/vmlua $(DESTDIR)$(LUA_SHAREDIR)/vmlua
+	install -m 755 $(VMLUA) $(DESTDIR)$(PREFIX)/bin/vmlua
+	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/vmlua/core.so
+	install -m 644 lua/vmlua/*.lua $(DESTDIR)$(LUA_SHAREDIR)/vmlua/
+
+clean:
+	rm -rf $(B)
+	$(MAKE) -C guest/selftest clean
+
+-include $(CORE_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)

@@ -1,0 +1,342 @@
+/*
+ * lvm.c - vmlua.VM for the kvm backend, as seen from Lua.
+ *
+ * This binding gives Lua the primitives: create a machine over a Memory,
+ * start it at an entry point, poll it for console output and its exit,
+ * send it console input, pause, resume, stop.  Policy (teeing the
+ * console, logs, events, the state machine, timeouts) lives in the Lua
+ * layer, lua/vmlua/vm.lua, which is what scripts use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm.h"
+#include "memory.h"
+#include "vmlua.h"
+
+struct lvm {
+	struct kvm_vm *vm;     /* NULL once closed */
+	struct memory *mem;
+	int started;
+	int input_fd;          /* console input polled by :poll(), or -1 */
+};
+
+static struct lvm *checkvm(lua_State *L, int idx)
+{
+	struct lvm *v = luaL_checkudata(L, idx, VMLUA_VM);
+	if (!v->vm)
+		luaL_error(L, "attempt to use a closed " VMLUA_VM);
+	return v;
+}
+
+/* vm{ memory = Memory, cpus = N } -> VM, or nil, message */
+static int l_vm(lua_State *L)
+{
+	char err[256];
+	struct memory *mem;
+	struct lvm *v;
+	lua_Integer cpus;
+
+	vmlua_checknargs(L, 1);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (lua_getfield(L, 1, "memory") == LUA_TNIL)
+		luaL_argerror(L, 1, "field 'memory' is required");
+	if (!luaL_testudata(L, -1, VMLUA_MEMORY))
+		luaL_argerror(L, 1, "field 'memory' must be a vmlua.Memory");
+	mem = vmlua_checkmemory(L, -1);
+	lua_getfield(L, 1, "cpus");
+	if (lua_isnil(L, -1))
+		cpus = 1;
+	else if (!lua_isinteger(L, -1))
+		return luaL_argerror(L, 1, "field 'cpus' must be an integer");
+	else
+		cpus = lua_tointeger(L, -1);
+	if (cpus < 1 || cpus > KVM_MAX_VCPUS)
+		return luaL_argerror(L, 1, lua_pushfstring(L,
+		        "field 'cpus' must be 1..%d, got %I", KVM_MAX_VCPUS, cpus));
+	lua_pop(L, 1);
+
+	v = lua_newuserdatauv(L, sizeof(*v), 1);
+	v->vm = NULL;
+	v->mem = mem;
+	v->started = 0;
+	v->input_fd = -1;
+	luaL_setmetatable(L, VMLUA_VM);
+	/* The VM keeps its Memory alive. */
+	lua_pushvalue(L, -2);
+	lua_setiuservalue(L, -2, 1);
+	v->vm = kvm_vm_create(mem, (unsigned)cpus, err, sizeof(err));
+	if (!v->vm)
+		return vmlua_fail(L, err);
+	return 1;
+}
+
+/* vm:start(entry, boot_params) -> true, or nil, message */
+static int m_start(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	uint64_t entry = vmlua_checkaddr(L, 2);
+	uint64_t bp = vmlua_checkaddr(L, 3);
+	char err[256];
+
+	vmlua_checknargs(L, 3);
+	if (v->started)
+		return luaL_error(L, "the machine was started already");
+	if (kvm_vm_start(v->vm, entry, bp, err, sizeof(err)) < 0)
+		return vmlua_fail(L, err);
+	v->started = 1;
+	vmlua_memory_busy(v->mem, 1);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * vm:poll([timeout]) -> output, exit, detail
+ *
+ * Wait up to timeout seconds (default 0) for console output or the
+ * machine's exit; return the output taken ("" if none), and the exit
+ * reason and its detail once the machine has stopped.  Console input
+ * from the attached fd is forwarded meanwhile.  SIGINT raises
+ * "interrupted".
+ */
+static int m_poll(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	double timeout = luaL_optnumber(L, 2, 0);
+	char buf[16384], detail[256];
+	struct pollfd pfd[3];
+	double deadline;
+	enum vm_exit e;
+	size_t n;
+	int nfd;
+
+	vmlua_checknargs(L, 2);
+	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
+	deadline = now() + timeout;
+	for (;;) {
+		int ms, rc;
+		n = kvm_vm_output(v->vm, buf, sizeof(buf));
+		e = kvm_vm_exit_reason(v->vm, detail, sizeof(detail));
+		if (n || e != VM_EXIT_NONE)
+			break;
+		ms = (int)((deadline - now()) * 1000 + 0.999);
+		if (ms <= 0)
+			break;
+		pfd[0] = (struct pollfd){ kvm_vm_event_fd(v->vm), POLLIN, 0 };
+		pfd[1] = (struct pollfd){ vmlua_interrupt_fd(), POLLIN, 0 };
+		nfd = 2;
+		if (v->input_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ v->input_fd, POLLIN, 0 };
+		rc = poll(pfd, (nfds_t)nfd, ms);
+		if (rc < 0 && errno != EINTR)
+			return luaL_error(L, "poll: %s", strerror(errno));
+		if (rc > 0 && pfd[1].revents) {
+			vmlua_interrupt_clear();
+			return luaL_error(L, "interrupted");
+		}
+		if (rc > 0 && nfd == 3 && pfd[2].revents) {
+			char in[256];
+			ssize_t got = read(v->input_fd, in, sizeof(in));
+			if (got > 0)
+				kvm_vm_input(v->vm, in, (size_t)got);
+			else
+				v->input_fd = -1;   /* EOF or error: stop reading */
+		}
+	}
+	lua_pushlstring(L, buf, n);
+	if (e == VM_EXIT_NONE)
+		return 1;
+	lua_pushstring(L, vm_exit_name(e));
+	lua_pushstring(L, detail);
+	return 3;
+}
+
+/* vm:send(s) -> bytes queued for the UART */
+static int m_send(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	size_t len;
+	const char *s = luaL_checklstring(L, 2, &len);
+	vmlua_checknargs(L, 2);
+	lua_pushinteger(L, (lua_Integer)kvm_vm_input(v->vm, s, len));
+	return 1;
+}
+
+/* vm:input(fd or nil): forward bytes read from fd to the console. */
+static int m_input(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	vmlua_checknargs(L, 2);
+	v->input_fd = (int)luaL_optinteger(L, 2, -1);
+	return 0;
+}
+
+static void stop(struct lvm *v)
+{
+	kvm_vm_stop(v->vm);
+	if (v->started) {
+		vmlua_memory_busy(v->mem, -1);
+		v->started = 0;
+	}
+}
+
+static int m_stop(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	stop(checkvm(L, 1));
+	return 0;
+}
+
+static int m_pause(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	kvm_vm_pause(checkvm(L, 1)->vm);
+	return 0;
+}
+
+static int m_resume(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	kvm_vm_resume(checkvm(L, 1)->vm);
+	return 0;
+}
+
+/* vm:stats() -> { cpus = N, exits = { io = n, mmio = n, ... } } */
+static int m_stats(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	uint64_t s[KSTAT__COUNT];
+	int i;
+
+	vmlua_checknargs(L, 1);
+	kvm_vm_stats(v->vm, s);
+	lua_createtable(L, 0, 2);
+	lua_pushinteger(L, (lua_Integer)kvm_vm_ncpus(v->vm));
+	lua_setfield(L, -2, "cpus");
+	lua_createtable(L, 0, KSTAT__COUNT);
+	for (i = 0; i < KSTAT__COUNT; i++) {
+		lua_pushinteger(L, (lua_Integer)s[i]);
+		lua_setfield(L, -2, kvm_stat_name((enum kvm_stat)i));
+	}
+	lua_setfield(L, -2, "exits");
+	return 1;
+}
+
+/* vm:regs([cpu]) -> table of registers (paused or stopped machines) */
+static int m_regs(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	lua_Integer i = luaL_optinteger(L, 2, 0);
+	struct kvm_vcpu_regs r;
+	int rc;
+
+	vmlua_checknargs(L, 2);
+	luaL_argcheck(L, i >= 0 && i < (lua_Integer)kvm_vm_ncpus(v->vm), 2,
+	              "no such vCPU");
+	rc = kvm_vm_regs(v->vm, (unsigned)i, &r);
+	if (rc == -EBUSY)
+		return luaL_error(L, "vm:regs() needs a paused or stopped machine");
+	if (rc < 0)
+		return vmlua_fail(L, strerror(-rc));
+	lua_createtable(L, 0, 22);
+#define R(name) lua_pushinteger(L, (lua_Integer)r.name); lua_setfield(L, -2, #name)
+	R(rax); R(rbx); R(rcx); R(rdx); R(rsi); R(rdi); R(rsp); R(rbp);
+	R(r8); R(r9); R(r10); R(r11); R(r12); R(r13); R(r14); R(r15);
+	R(rip); R(rflags); R(cr0); R(cr3); R(cr4); R(efer);
+#undef R
+	return 1;
+}
+
+static int m_close(lua_State *L)
+{
+	struct lvm *v = luaL_checkudata(L, 1, VMLUA_VM);
+	if (v->vm) {
+		stop(v);
+		kvm_vm_destroy(v->vm);
+		v->vm = NULL;
+	}
+	return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+	struct lvm *v = luaL_checkudata(L, 1, VMLUA_VM);
+	if (!v->vm)
+		lua_pushliteral(L, VMLUA_VM " (kvm, closed)");
+	else
+		lua_pushfstring(L, VMLUA_VM " (kvm, %d vCPUs, %s)",
+		                (int)kvm_vm_ncpus(v->vm),
+		                v->started ? "started" : "not started");
+	return 1;
+}
+
+/* kvm_supported() -> true, or false, reason */
+static int l_kvm_supported(lua_State *L)
+{
+	char why[256];
+	vmlua_checknargs(L, 0);
+	if (kvm_supported(why, sizeof(why))) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	lua_pushboolean(L, 0);
+	lua_pushstring(L, why);
+	return 2;
+}
+
+/* kvm_hardware() -> true, or false, reason */
+static int l_kvm_hardware(lua_State *L)
+{
+	char why[256];
+	vmlua_checknargs(L, 0);
+	if (kvm_hardware(why, sizeof(why))) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	lua_pushboolean(L, 0);
+	lua_pushstring(L, why);
+	return 2;
+}
+
+static const luaL_Reg vm_meta[] = {
+	{"__gc", m_close},
+	{"__close", m_close},
+	{"__tostring", m_tostring},
+	{NULL, NULL}
+};
+
+static const luaL_Reg vm_methods[] = {
+	{"start", m_start},
+	{"poll", m_poll},
+	{"send", m_send},
+	{"input", m_input},
+	{"stop", m_stop},
+	{"pause", m_pause},
+	{"resume", m_resume},
+	{"stats", m_stats},
+	{"regs", m_regs},
+	{"close", m_close},
+	{NULL, NULL}
+};
+
+void vmlua_vm_register(lua_State *L)
+{
+	vmlua_newclass(L, VMLUA_VM, vm_meta, vm_methods);
+	lua_pushcfunction(L, l_vm);
+	lua_setfield(L, -2, "kvm_vm");
+	lua_pushcfunction(L, l_kvm_supported);
+	lua_setfield(L, -2, "kvm_supported");
+	lua_pushcfunction(L, l_kvm_hardware);
+	lua_setfield(L, -2, "kvm_hardware");
+}

@@ -1,0 +1,140 @@
+/*
+ * lvmlua.c - the Lua C module vmlua.core: one table built from every
+ * binding in core/, plus the helpers those bindings share.  It sets no
+ * globals; `require "vmlua.core"` returns the table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmlua.h"
+
+void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                    const luaL_Reg *methods)
+{
+	if (!luaL_newmetatable(L, name)) {   /* already made by another state? */
+		lua_pop(L, 1);
+		return;
+	}
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+uint64_t vmlua_checksize(lua_State *L, int idx, const char *what)
+{
+	const char *s, *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		lua_Integer n;
+		if (!lua_isinteger(L, idx) || (n = lua_tointeger(L, idx)) < 0) {
+			lua_pushfstring(L, "%s must be a whole number of bytes", what);
+			luaL_argerror(L, idx, lua_tostring(L, -1));
+		}
+		return (uint64_t)lua_tointeger(L, idx);
+	}
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		lua_pushfstring(L, "%s must be a size (bytes, or a string like '256M'), got %s",
+		                what, luaL_typename(L, idx));
+		luaL_argerror(L, idx, lua_tostring(L, -1));
+	}
+	s = lua_tostring(L, idx);
+	errno = 0;
+	v = strtoull(s, (char **)&end, 0);
+	if (end == s || errno || *s == '-')
+		goto bad;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end == 'i' && shift) end++;
+	if ((*end == 'B' || *end == 'b') && shift) end++;
+	if (*end != '\0' || (shift && v > (~0ULL >> shift)))
+		goto bad;
+	return (uint64_t)v << shift;
+bad:
+	lua_pushfstring(L, "%s: cannot read '%s' as a size (try '256M' or '5G')",
+	                what, s);
+	luaL_argerror(L, idx, lua_tostring(L, -1));
+	return 0;
+}
+
+uint64_t vmlua_checkaddr(lua_State *L, int idx)
+{
+	return (uint64_t)luaL_checkinteger(L, idx);
+}
+
+int vmlua_fail(lua_State *L, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	return 2;
+}
+
+void vmlua_checknargs(lua_State *L, int max)
+{
+	int n = lua_gettop(L);
+	if (n > max)
+		luaL_error(L, "no more than %d argument%s expected, got %d", max,
+		           max == 1 ? "" : "s", n);
+}
+
+/*
+ * The interrupt pipe.  A signal is process-wide, so this is the one
+ * global: a non-blocking pipe that the SIGINT handler writes a byte to
+ * (write() is async-signal-safe) and loops poll.
+ */
+static int interrupt_pipe[2] = { -1, -1 };
+static pthread_once_t interrupt_once = PTHREAD_ONCE_INIT;
+
+static void interrupt_init(void)
+{
+	if (pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		interrupt_pipe[0] = interrupt_pipe[1] = -1;
+}
+
+int vmlua_interrupt_fd(void)
+{
+	pthread_once(&interrupt_once, interrupt_init);
+	return interrupt_pipe[0];
+}
+
+void vmlua_interrupt(void)
+{
+	int saved = errno;
+	if (interrupt_pipe[1] >= 0 && write(interrupt_pipe[1], "!", 1) < 0) {
+		/* full pipe: an interrupt is already pending */
+	}
+	errno = saved;
+}
+
+void vmlua_interrupt_clear(void)
+{
+	char buf[64];
+	int fd = vmlua_interrupt_fd();
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+int luaopen_vmlua_core(lua_State *L)
+{
+	lua_newtable(L);
+	vmlua_memory_register(L);
+	vmlua_loader_register(L);
+	vmlua_acpi_register(L);
+	vmlua_vm_register(L);
+	vmlua_tty_register(L);
+	lua_pushliteral(L, VMLUA_VERSION);
+	lua_setfield(L, -2, "_VERSION");
+	return 1;
+}

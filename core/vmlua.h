@@ -1,0 +1,75 @@
+/*
+ * vmlua.h - what every Lua binding in core/ shares: the metatable names,
+ * the registration functions that luaopen_vmlua_core calls, and a few
+ * argument helpers.  Logic files (memory.c, loader.c, ...) do not include
+ * this header: they know nothing of Lua.
+ */
+#ifndef VMLUA_H
+#define VMLUA_H
+
+#include <stdint.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define VMLUA_VERSION "vmlua 0.1.0"
+
+/* Metatable names: luaL_checkudata errors then read "vmlua.Memory expected". */
+#define VMLUA_MEMORY  "vmlua.Memory"
+#define VMLUA_KERNEL  "vmlua.Kernel"
+#define VMLUA_VM      "vmlua.VM"
+#define VMLUA_VCPU    "vmlua.Vcpu"
+#define VMLUA_CONSOLE "vmlua.Console"
+
+/* Each binding file adds its constructors and functions to the table on
+ * top of the stack and creates its metatables. */
+void vmlua_memory_register(lua_State *L);
+void vmlua_loader_register(lua_State *L);
+void vmlua_acpi_register(lua_State *L);
+void vmlua_vm_register(lua_State *L);
+void vmlua_tty_register(lua_State *L);
+
+int luaopen_vmlua_core(lua_State *L);
+
+/* The Memory at idx; raises "attempt to use a closed vmlua.Memory". */
+struct memory;
+struct memory *vmlua_checkmemory(lua_State *L, int idx);
+/* Mark the memory in use (delta +1) or no longer in use (-1) by a VM. */
+void vmlua_memory_busy(struct memory *m, int delta);
+
+/*
+ * Process-wide interrupt request (SIGINT).  The executable's signal
+ * handler calls vmlua_interrupt(); anything that blocks in a loop
+ * (vm:wait) polls vmlua_interrupt_fd() and raises "interrupted" when it
+ * becomes readable.  vmlua_interrupt_clear() drains it.  This is the one
+ * piece of state shared by every VM in a process, as a signal is.
+ */
+void vmlua_interrupt(void);
+int vmlua_interrupt_fd(void);
+void vmlua_interrupt_clear(void);
+
+/*
+ * Create metatable `name` with metamethods `meta` and methods `methods`
+ * (reached through __index), and leave nothing on the stack.
+ */
+void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                    const luaL_Reg *methods);
+
+/*
+ * A size argument: an integer number of bytes, or a string such as
+ * "256M", "5G", "4096", "64K" (binary units).  Raises an argument error
+ * naming `what` otherwise.
+ */
+uint64_t vmlua_checksize(lua_State *L, int idx, const char *what);
+
+/* An unsigned 64-bit address argument (a Lua integer, taken as unsigned). */
+uint64_t vmlua_checkaddr(lua_State *L, int idx);
+
+/* luaL_fileresult's sibling for functions that have a message, not errno:
+ * pushes nil, msg and returns 2. */
+int vmlua_fail(lua_State *L, const char *msg);
+
+/* Check that the function got at most `max` arguments
+ * ("no more than 2 arguments expected, got 3"), as luaposix does. */
+void vmlua_checknargs(lua_State *L, int max);
+
+#endif

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian packages vmlua needs to build and test, and only
+# those that are missing.  Run as root (CI is); otherwise say what to do.
+set -e
+PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev lua-busted busybox-static user-mode-linux cpio"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "vmlua: missing Debian packages:$missing" >&2
+	echo "vmlua: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "vmlua: installing missing packages:$missing"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
