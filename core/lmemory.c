@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "memory.h"
@@ -43,9 +44,12 @@ static uint8_t *checkrange(lua_State *L, struct memory *m, uint64_t addr,
                            uint64_t len)
 {
 	uint8_t *p = memory_translate(m, addr, len);
-	if (!p)
-		luaL_error(L, "guest address 0x%" PRIx64 " (+%" PRIu64
-		           " bytes) is outside guest RAM", addr, len);
+	if (!p) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "guest address 0x%" PRIx64 " (+%" PRIu64
+		         " bytes) is outside guest RAM", addr, len);
+		luaL_error(L, "%s", msg);
+	}
 	return p;
 }
 

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmlua.h"
@@ -126,9 +127,21 @@ void vmlua_interrupt_clear(void)
 		;
 }
 
+/* monotonic() -> seconds on a clock that never jumps, as a float */
+static int l_monotonic(lua_State *L)
+{
+	struct timespec ts;
+	vmlua_checknargs(L, 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
+}
+
 int luaopen_vmlua_core(lua_State *L)
 {
 	lua_newtable(L);
+	lua_pushcfunction(L, l_monotonic);
+	lua_setfield(L, -2, "monotonic");
 	vmlua_memory_register(L);
 	vmlua_loader_register(L);
 	vmlua_acpi_register(L);

@@ -1,0 +1,62 @@
+--- vmlua: virtual machines as Lua objects.
+--
+-- The friendly layer over the C core (`vmlua.core`).  Everything a
+-- script needs is reachable from this table:
+--
+--     local vmlua = require "vmlua"
+--     local vm = assert(vmlua.vm{ kernel = "vmlinuz", memory = "256M" })
+--     vm:start()
+--     print(vm:wait(30))
+--
+-- @module vmlua
+local core = require "vmlua.core"
+
+local vmlua = {
+  _VERSION = core._VERSION,
+  core = core,
+}
+
+--- Guest memory in the x86 layout.
+-- @param size bytes, or a string such as "256M" or "5G"
+-- @treturn[1] vmlua.Memory
+-- @treturn[2] nil
+-- @treturn[2] string what went wrong
+vmlua.memory = core.memory
+
+--- Load a kernel (and initrd) into a Memory and write its boot_params.
+-- @param memory a vmlua.Memory
+-- @tparam table opts `kernel` (path), `initrd` (path), `cmdline`, `rsdp`
+-- @treturn[1] vmlua.Kernel
+-- @treturn[2] nil
+-- @treturn[2] string a one-line reason naming the file
+vmlua.kernel = core.kernel
+
+--- The e820 map vmlua gives a guest with this memory.
+vmlua.e820 = core.e820
+
+--- Build the ACPI tables for a machine into its memory.
+vmlua.acpi = core.acpi
+
+--- The backends, each answering `supported()` with true, or false and why.
+vmlua.backends = {
+  kvm = {
+    supported = core.kvm_supported,
+    --- Is /dev/kvm backed by vmx/svm (so stock kernels boot)?
+    hardware = core.kvm_hardware,
+  },
+}
+
+--- Which backend `"auto"` means here.  Until the uml backend exists it
+-- is kvm wherever /dev/kvm can be used.
+-- @treturn[1] string backend name
+-- @treturn[2] nil
+-- @treturn[2] string why no backend can run here
+function vmlua.auto_backend()
+  local ok, why = core.kvm_supported()
+  if ok then return "kvm" end
+  return nil, why
+end
+
+vmlua.vm = require("vmlua.vm").new
+
+return vmlua

@@ -1,0 +1,314 @@
+--- vmlua.VM: one machine, its lifecycle, its console and its events.
+--
+-- States follow strongSwan's dumm: stopped -> starting -> running ->
+-- stopping -> stopped.  A machine that has stopped has an exit reason:
+-- "poweroff", "reboot", "panic" or "error", with a detail line.
+--
+-- @module vmlua.vm
+local core = require "vmlua.core"
+
+local M = {}
+local VM = {}
+VM.__index = VM
+VM.__name = "vmlua.VM"
+
+local PANIC = "Kernel panic %- not syncing[^\n]*"
+local HISTORY = 64 * 1024
+
+local options = {
+  backend = "string", memory = "size", cpus = "number", kernel = "string",
+  initrd = "string", cmdline = "string", console = "console",
+  log = "string", input = "boolean",
+}
+
+local function argerror(msg)
+  error("bad argument #1 to 'vm' (" .. msg .. ")", 3)
+end
+
+local function check_options(opts)
+  if type(opts) ~= "table" then
+    argerror("table expected, got " .. type(opts))
+  end
+  for k, v in pairs(opts) do
+    local want = options[k]
+    if not want then
+      argerror("unknown option '" .. tostring(k) .. "'")
+    elseif want == "size" then
+      if type(v) ~= "string" and math.type(v) ~= "integer" then
+        argerror("option 'memory' must be a size such as '256M' or a number of bytes")
+      end
+    elseif want == "console" then
+      if v ~= false and v ~= "stdout" and v ~= "none" and type(v) ~= "function" then
+        argerror("option 'console' must be 'stdout', 'none', false or a function")
+      end
+    elseif want == "number" then
+      if math.type(v) ~= "integer" or v < 1 then
+        argerror("option '" .. k .. "' must be a positive integer")
+      end
+    elseif type(v) ~= want then
+      argerror("option '" .. k .. "' must be a " .. want .. ", got " .. type(v))
+    end
+  end
+  if not opts.kernel then argerror("option 'kernel' is required") end
+  local b = opts.backend or "auto"
+  if b ~= "auto" and b ~= "kvm" then
+    argerror("option 'backend' must be 'auto' or 'kvm', got '" .. tostring(b) .. "'")
+  end
+end
+
+--- Build a machine: memory, ACPI tables, kernel, vCPUs.  It is not yet
+-- running; call `vm:start()`.
+-- @tparam table opts backend ("auto"|"kvm"), memory ("256M"), cpus (1),
+--   kernel (path), initrd (path), cmdline (string), console ("stdout",
+--   "none"/false or a function(data)), log (path), input (forward stdin)
+-- @treturn[1] vmlua.VM
+-- @treturn[2] nil
+-- @treturn[2] string a reason a person can act on
+function M.new(opts)
+  check_options(opts)
+  local backend = opts.backend or "auto"
+  if backend == "auto" then
+    local b, why = require("vmlua").auto_backend()
+    if not b then return nil, why end
+    backend = b
+  end
+  local ok, why = core.kvm_supported()
+  if not ok then return nil, why end
+
+  local cpus = opts.cpus or 1
+  local mem, err = core.memory(opts.memory or "256M")
+  if not mem then return nil, err end
+  local rsdp
+  rsdp, err = core.acpi(mem, { cpus = cpus })
+  if not rsdp then return nil, err end
+  local kernel
+  kernel, err = core.kernel(mem, {
+    kernel = opts.kernel, initrd = opts.initrd,
+    cmdline = opts.cmdline or "console=ttyS0", rsdp = rsdp,
+  })
+  if not kernel then return nil, err end
+  local machine
+  machine, err = core.kvm_vm{ memory = mem, cpus = cpus }
+  if not machine then return nil, err end
+
+  local logf
+  if opts.log then
+    logf, err = io.open(opts.log, "w")
+    if not logf then return nil, err end
+  end
+
+  local console = opts.console
+  if console == nil then console = "stdout" end
+  return setmetatable({
+    backend = backend,
+    memory = mem,
+    kernel = kernel,
+    cpus = cpus,
+    rsdp = rsdp,
+    state = "stopped",
+    _core = machine,
+    _console = console,
+    _log = logf,
+    _input = opts.input,
+    _hooks = {},
+    _history = {},
+    _history_len = 0,
+    _tail = "",
+  }, VM)
+end
+
+--- Register fn for an event: "state" (vm, new, old), "output" (vm,
+-- data), "exit" (vm, reason, detail).
+function VM:on(event, fn)
+  if event ~= "state" and event ~= "output" and event ~= "exit" then
+    error("bad argument #1 to 'on' (unknown event '" .. tostring(event) ..
+          "', expected 'state', 'output' or 'exit')", 2)
+  end
+  if type(fn) ~= "function" then
+    error("bad argument #2 to 'on' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local list = self._hooks[event] or {}
+  list[#list + 1] = fn
+  self._hooks[event] = list
+  return self
+end
+
+function VM:_emit(event, ...)
+  for _, fn in ipairs(self._hooks[event] or {}) do fn(self, ...) end
+end
+
+function VM:_set_state(new)
+  local old = self.state
+  if old == new then return end
+  self.state = new
+  self:_emit("state", new, old)
+end
+
+--- Start the machine.
+-- @treturn[1] vmlua.VM self
+-- @treturn[2] nil
+-- @treturn[2] string why it could not start
+function VM:start()
+  if self.state ~= "stopped" or self.exit_reason then
+    error("vm:start(): the machine is " .. self.state ..
+          (self.exit_reason and " (exited: " .. self.exit_reason .. ")" or ""), 2)
+  end
+  self:_set_state("starting")
+  if self._input then
+    core.tty_raw(0)
+    self._core:input(0)
+  end
+  self._started_at = os.time()
+  local ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
+  if not ok then
+    core.tty_restore()
+    self:_set_state("stopped")
+    return nil, err
+  end
+  self:_set_state("running")
+  return self
+end
+
+-- Keep the last HISTORY bytes of console output.
+function VM:_remember(data)
+  local h = self._history
+  h[#h + 1] = data
+  self._history_len = self._history_len + #data
+  if self._history_len > 2 * HISTORY then
+    local s = table.concat(h):sub(-HISTORY)
+    self._history = { s }
+    self._history_len = #s
+  end
+end
+
+-- Show, log and remember output; watch it for a kernel panic.
+function VM:_output(data)
+  if data == "" then return end
+  if self._console == "stdout" then
+    io.stdout:write(data)
+    io.stdout:flush()
+  elseif type(self._console) == "function" then
+    self._console(data)
+  end
+  if self._log then self._log:write(data); self._log:flush() end
+  self:_remember(data)
+  self:_emit("output", data)
+  -- A panic line may arrive in pieces: look at the tail plus the new data.
+  local text = self._tail .. data
+  local line = text:match(PANIC .. "\n") or text:match(PANIC .. "$")
+  if line and not self._panic then
+    self._panic = line:gsub("\n$", "")
+  end
+  self._tail = text:sub(-200)
+end
+
+function VM:_finish(reason, detail)
+  self:_set_state("stopping")
+  self._core:stop()
+  core.tty_restore()
+  -- Whatever the vCPUs printed before they stopped.
+  local rest = self._core:poll(0)
+  self:_output(rest)
+  self.exit_reason, self.exit_detail = reason, detail
+  self:_set_state("stopped")
+  self:_emit("exit", reason, detail)
+end
+
+--- Run the machine until it stops or `timeout` seconds pass.
+-- @tparam[opt] number timeout seconds (default: no limit)
+-- @treturn[1] string exit reason: "poweroff", "reboot", "panic", "error"
+-- @treturn[1] string the detail line
+-- @treturn[2] nil
+-- @treturn[2] string "timeout"
+function VM:wait(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    error("bad argument #1 to 'wait' (timeout must be a non-negative number)", 2)
+  end
+  if self.exit_reason then return self.exit_reason, self.exit_detail end
+  if self.state ~= "running" then
+    error("vm:wait(): the machine is " .. self.state .. ", start it first", 2)
+  end
+  local deadline = timeout and (core.monotonic() + timeout)
+  while true do
+    local slice = 0.5
+    if deadline then
+      slice = math.min(slice, deadline - core.monotonic())
+      if slice <= 0 then return nil, "timeout" end
+    end
+    local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
+    if not ok then
+      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.
+      self:_finish("error", tostring(out))
+      error(out, 0)
+    end
+    self:_output(out)
+    if self._panic then
+      self:_finish("panic", self._panic)
+      return "panic", self._panic
+    end
+    if reason then
+      self:_finish(reason, detail)
+      return reason, detail
+    end
+  end
+end
+
+--- Stop the machine now (state becomes stopped, reason "stopped" if it
+-- had none).
+function VM:stop()
+  if self.state == "running" then self:_finish("stopped", "stopped by the script") end
+  return self
+end
+
+function VM:pause()
+  if self.state ~= "running" then error("vm:pause(): the machine is " .. self.state, 2) end
+  self._core:pause()
+  self:_set_state("paused")
+  return self
+end
+
+function VM:resume()
+  if self.state ~= "paused" then error("vm:resume(): the machine is " .. self.state, 2) end
+  self._core:resume()
+  self:_set_state("running")
+  return self
+end
+
+--- Send bytes to the guest's console.
+function VM:send(s)
+  if type(s) ~= "string" then
+    error("bad argument #1 to 'send' (string expected, got " .. type(s) .. ")", 2)
+  end
+  return self._core:send(s)
+end
+
+--- The most recent console output (up to 64 KiB).
+function VM:output()
+  return table.concat(self._history):sub(-HISTORY)
+end
+
+--- Exit counts by reason and the vCPU count.
+function VM:stats() return self._core:stats() end
+
+--- Registers of vCPU `cpu` (default 0) of a paused or stopped machine.
+function VM:regs(cpu) return self._core:regs(cpu) end
+
+--- Release everything; the machine stops first.
+function VM:close()
+  if self.state == "running" or self.state == "paused" then
+    if self.state == "paused" then self._core:resume() end
+    self:_finish("stopped", "closed")
+  end
+  self._core:close()
+  if self._log then self._log:close(); self._log = nil end
+end
+VM.__close = VM.close
+VM.__gc = function(self) core.tty_restore() end
+
+function VM:__tostring()
+  return string.format("vmlua.VM (%s, %d vCPU%s, %d MiB, %s%s)", self.backend,
+    self.cpus, self.cpus == 1 and "" or "s", self.memory:size() >> 20, self.state,
+    self.exit_reason and ": " .. self.exit_reason or "")
+end
+
+return M

@@ -1,0 +1,114 @@
+#!/usr/bin/env vmlua
+--- boot.lua - build a machine from command-line options and boot it.
+--
+--   vmlua scripts/boot.lua --kernel PATH [options]
+--
+-- The guest's console is streamed to stdout (and stdin to the guest when
+-- it is a terminal).  Exits 0 when the guest powers off; otherwise prints
+-- one line saying why on stderr and exits non-zero.
+local vmlua = require "vmlua"
+
+local usage = [[
+usage: vmlua scripts/boot.lua --kernel PATH [options]
+
+Boot a guest and stream its console.  Exit status: 0 when the guest
+powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
+4 on a reboot, 5 on any other error.
+
+options:
+  --backend B    auto, kvm (default auto; auto means kvm for now)
+  --kernel PATH  bzImage or ELF vmlinux (required)
+  --initrd PATH  initial ramdisk
+  --cmdline STR  kernel command line (default "console=ttyS0")
+  --mem MIB      memory in MiB (default 256)
+  --cpus N       number of vCPUs (default 1)
+  --timeout S    give up after S seconds (default: none)
+  --log PATH     also write the console to PATH
+  --quiet        do not show the console
+  -h, --help     show this help
+]]
+
+local function die(code, fmt, ...)
+  io.stdout:flush()
+  io.stderr:write("boot.lua: ", string.format(fmt, ...), "\n")
+  os.exit(code, true)
+end
+
+local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
+  mem = true, cpus = true, timeout = true, log = true }
+
+local function parse(argv)
+  local o = {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then
+      io.write(usage); os.exit(0)
+    elseif a == "--quiet" then
+      o.quiet = true
+    else
+      local name, value = a:match("^%-%-([%w-]+)=(.*)$")
+      name = name or a:match("^%-%-([%w-]+)$")
+      if not name or not takes[name] then
+        die(1, "unknown option '%s' (see --help)", a)
+      end
+      if value == nil then
+        i = i + 1
+        value = argv[i]
+        if value == nil then die(1, "option --%s needs a value", name) end
+      end
+      o[name] = value
+    end
+    i = i + 1
+  end
+  return o
+end
+
+local function number(o, name, min)
+  if o[name] == nil then return nil end
+  local n = tonumber(o[name])
+  if not n or n < min then
+    die(1, "--%s must be a number of at least %d, got '%s'", name, min, o[name])
+  end
+  return n
+end
+
+local o = parse(arg)
+if not o.kernel then die(1, "--kernel PATH is required (see --help)") end
+local mem = number(o, "mem", 1) or 256
+local cpus = number(o, "cpus", 1) or 1
+local timeout = number(o, "timeout", 0)
+if math.type(cpus) ~= "integer" and cpus ~= math.floor(cpus) then
+  die(1, "--cpus must be a whole number, got '%s'", o.cpus)
+end
+local backend = o.backend or "auto"
+if backend ~= "auto" and backend ~= "kvm" then
+  die(1, "--backend must be auto or kvm, got '%s'", backend)
+end
+
+local vm, err = vmlua.vm{
+  backend = backend,
+  kernel = o.kernel,
+  initrd = o.initrd,
+  cmdline = o.cmdline,
+  memory = math.floor(mem) * 1024 * 1024,
+  cpus = math.floor(cpus),
+  console = o.quiet and "none" or "stdout",
+  log = o.log,
+  input = not o.quiet,
+}
+if not vm then die(1, "%s", err) end
+
+local started, serr = vm:start()
+if not started then die(5, "%s", serr) end
+local ok, reason, detail = pcall(vm.wait, vm, timeout)
+if not ok then
+  vm:close()
+  die(5, "%s", tostring(reason):gsub("^.-:%d+: ", ""))
+end
+vm:close()
+if reason == "poweroff" then os.exit(0, true) end
+if reason == nil then die(2, "timeout after %g s: the guest did not power off", timeout) end
+if reason == "panic" then die(3, "guest panic: %s", detail) end
+if reason == "reboot" then die(4, "guest rebooted: %s", detail) end
+die(5, "guest stopped: %s: %s", reason, detail)

@@ -1,0 +1,29 @@
+-- What this machine can run, for specs that need more than the driver
+-- backend.  Each answers true, or false and a reason to show in `pending`.
+local core = require "vmlua.core"
+
+local env = {}
+
+function env.kvm()
+  return core.kvm_supported()
+end
+
+-- The selftest guest, built by `make selftest`.
+env.selftest = "build/guest/selftest.elf"
+
+function env.have_selftest()
+  local f = io.open(env.selftest, "rb")
+  if f then f:close(); return true end
+  return false, env.selftest .. " missing: run make selftest"
+end
+
+-- Run a shell command; return its stdout and exit status.
+function env.sh(cmd)
+  local p = assert(io.popen(cmd .. "; echo \"::status=$?\"", "r"))
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("::status=(%d+)\n?$"))
+  return out:gsub("::status=%d+\n?$", ""), status
+end
+
+return env
