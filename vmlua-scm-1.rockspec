@@ -1,0 +1,47 @@
+rockspec_format = "3.0"
+package = "vmlua"
+version = "scm-1"
+source = {
+  url = "git+file:///work/main",
+}
+description = {
+  summary = "A virtual machine monitor whose every part is a Lua object",
+  detailed = [[
+vmlua builds, boots and scripts virtual machines from Lua 5.4: guest
+memory, kernel loading, vCPUs and devices are Lua objects.  This rock
+installs the Lua module (vmlua.core and the vmlua.* Lua layer); the
+vmlua executable is built with `make`.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["vmlua.core"] = {
+      sources = {
+        "core/memory.c",
+        "core/lmemory.c",
+        "core/loader.c",
+        "core/lloader.c",
+        "core/acpi.c",
+        "core/lacpi.c",
+        "core/uart.c",
+        "core/kvm.c",
+        "core/lvm.c",
+        "core/tty.c",
+        "core/lvmlua.c",
+      },
+      incdirs = { "core" },
+      libraries = { "pthread" },
+    },
+    ["vmlua"] = "lua/vmlua/init.lua",
+    ["vmlua.vm"] = "lua/vmlua/vm.lua",
+    ["vmlua.repl"] = "lua/vmlua/repl.lua",
+  },
+}
+test = {
+  type = "busted",
+}
