@@ -13,7 +13,7 @@ usage: vmlua scripts/boot.lua --kernel PATH [options]
 
 Boot a guest and stream its console.  Exit status: 0 when the guest
 powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
-4 on a reboot, 5 on any other error.
+4 on a reboot, 5 on any other error, 130 when interrupted (Ctrl-C).
 
 options:
   --backend B    auto, kvm (default auto; auto means kvm for now)
@@ -25,6 +25,7 @@ options:
   --timeout S    give up after S seconds (default: none)
   --log PATH     also write the console to PATH
   --quiet        do not show the console
+  --stats        print wall time and VM exits by reason on stderr at the end
   -h, --help     show this help
 ]]
 
@@ -46,6 +47,8 @@ local function parse(argv)
       io.write(usage); os.exit(0)
     elseif a == "--quiet" then
       o.quiet = true
+    elseif a == "--stats" then
+      o.stats = true
     else
       local name, value = a:match("^%-%-([%w-]+)=(.*)$")
       name = name or a:match("^%-%-([%w-]+)$")
@@ -99,12 +102,24 @@ local vm, err = vmlua.vm{
 }
 if not vm then die(1, "%s", err) end
 
+local t0 = vmlua.core.monotonic()
 local started, serr = vm:start()
 if not started then die(5, "%s", serr) end
 local ok, reason, detail = pcall(vm.wait, vm, timeout)
 if not ok then
   vm:close()
-  die(5, "%s", tostring(reason):gsub("^.-:%d+: ", ""))
+  local msg = tostring(reason):gsub("^.-:%d+: ", "")
+  if msg == "interrupted" then die(130, "interrupted: the guest was stopped") end
+  die(5, "%s", msg)
+end
+if o.stats then
+  local st, parts = vm:stats(), {}
+  for name, n in pairs(st.exits) do
+    if n > 0 then parts[#parts + 1] = name .. "=" .. n end
+  end
+  table.sort(parts)
+  io.stderr:write(string.format("boot.lua: %.3f s wall, %d vCPU(s), exits: %s\n",
+    vmlua.core.monotonic() - t0, st.cpus, table.concat(parts, " ")))
 end
 vm:close()
 if reason == "poweroff" then os.exit(0, true) end
