@@ -44,7 +44,7 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(B)/guest/selftest.elf
 
-.PHONY: all test run guest selftest bench lint install clean deps help
+.PHONY: all test run guest selftest kernel bench lint install clean deps help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
@@ -53,6 +53,7 @@ help:
 	@echo "make run        build and boot the default guest"
 	@echo "make test       install what is missing (Debian), build, run every spec"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
+	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make lint       static checks (cppcheck)"
 	@echo "make clean      remove build/"
@@ -75,7 +76,11 @@ $(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S
 deps:
 	@sh scripts/deps.sh
 
-test: deps all
+# Debian's cloud kernel, for the stock-kernel smoke spec (cached).
+kernel: deps
+	@sh scripts/fetch-kernel.sh $(B)/guest-cache
+
+test: deps all kernel
 	$(BUSTED) $(BUSTED_ARGS)
 
 run: all
