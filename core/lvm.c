@@ -154,6 +154,18 @@ static int m_poll(lua_State *L)
 				v->input_fd = -1;   /* EOF or error: stop reading */
 		}
 	}
+	/* A guest writes its console a byte per exit; rather than wake Lua
+	 * for each, give a line a few milliseconds to finish. */
+	for (int rounds = 0; n > 0 && n < sizeof(buf) && buf[n - 1] != '\n' &&
+	                     e == VM_EXIT_NONE && rounds < 5; rounds++) {
+		struct pollfd more = { kvm_vm_event_fd(v->vm), POLLIN, 0 };
+		size_t got;
+		if (poll(&more, 1, 2) <= 0)
+			break;
+		got = kvm_vm_output(v->vm, buf + n, sizeof(buf) - n);
+		n += got;
+		e = kvm_vm_exit_reason(v->vm, detail, sizeof(detail));
+	}
 	lua_pushlstring(L, buf, n);
 	if (e == VM_EXIT_NONE)
 		return 1;
