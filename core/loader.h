@@ -14,6 +14,7 @@
 #include "memory.h"
 
 #define LOADER_ERR_MAX 256
+#define LOADER_PATH_MAX 4096
 
 enum kernel_format { KERNEL_BZIMAGE, KERNEL_ELF };
 
@@ -32,6 +33,7 @@ struct kernel_info {
 	uint32_t cmdline_size;     /* kernel's cmdline_size limit (bzImage) */
 	uint8_t setup_header[0x290 - 0x1f1]; /* bzImage header, copied into boot_params */
 	size_t setup_header_len;   /* 0 for ELF */
+	char path[LOADER_PATH_MAX]; /* the kernel file, for later messages */
 };
 
 /* Load a bzImage or ELF64 vmlinux from `path`. */

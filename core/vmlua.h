@@ -36,6 +36,10 @@ struct memory *vmlua_checkmemory(lua_State *L, int idx);
 /* Mark the memory in use (delta +1) or no longer in use (-1) by a VM. */
 void vmlua_memory_busy(struct memory *m, int delta);
 
+/* The loaded kernel's facts (loader.h) behind the vmlua.Kernel at idx. */
+struct kernel_info;
+const struct kernel_info *vmlua_checkkernel(lua_State *L, int idx);
+
 /*
  * Process-wide interrupt request (SIGINT).  The executable's signal
  * handler calls vmlua_interrupt(); anything that blocks in a loop
