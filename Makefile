@@ -22,6 +22,7 @@ LDFLAGS    += -fsanitize=address,undefined
 endif
 
 B = build
+SHELL = /bin/bash
 
 # The core, one concept per file.  Both the executable and the Lua
 # module are linked from these objects.
@@ -80,8 +81,12 @@ deps:
 kernel: deps
 	@sh scripts/fetch-kernel.sh $(B)/guest-cache
 
+# Every spec, as TAP (kept in build/test.tap), then one summary line.
 test: deps all kernel
-	$(BUSTED) $(BUSTED_ARGS)
+	@set -o pipefail; $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
+	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
+	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
+
 
 run: all
 	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cmdline "selftest.cpus=1" --timeout 120
