@@ -89,7 +89,7 @@ test: deps all kernel
 
 
 run: all
-	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cmdline "selftest.cpus=1" --timeout 120
+	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cpus 2 --mem 256 --cmdline "selftest.cpus=2 selftest.mem=268435456" --timeout 120 --stats
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/
