@@ -134,3 +134,108 @@ describe("vmlua.VM (kvm)", function()
     vm:close()
   end)
 end)
+
+-- The Lua layer over it: options, states, events, console watching.
+describe("vmlua.vm()", function()
+  local vmlua = require "vmlua"
+  local images = require "helpers.images"
+  local ok, why = env.kvm()
+
+  -- An ELF kernel whose code is `code`, at 1 MiB.
+  local dir = images.tmpdir()
+  local function kernel(name, code)
+    return dir:write(name, images.elf64{ entry = ENTRY,
+      segments = { { paddr = ENTRY, data = code } } })
+  end
+  teardown(function() dir:remove() end)
+
+  describe("bad arguments", function()
+    it("names each one", function()
+      assert.has_error(function() vmlua.vm() end,
+        "bad argument #1 to 'vm' (table expected, got nil)")
+      assert.has_error(function() vmlua.vm{} end,
+        "bad argument #1 to 'vm' (option 'kernel' is required)")
+      assert.has_error(function() vmlua.vm{ kernel = "k", color = "red" } end,
+        "bad argument #1 to 'vm' (unknown option 'color')")
+      assert.has_error(function() vmlua.vm{ kernel = "k", cpus = 0 } end,
+        "bad argument #1 to 'vm' (option 'cpus' must be a positive integer)")
+      assert.has_error(function() vmlua.vm{ kernel = "k", memory = {} } end,
+        "bad argument #1 to 'vm' (option 'memory' must be a size such as '256M' or a number of bytes)")
+      assert.has_error(function() vmlua.vm{ kernel = "k", backend = "xen" } end,
+        "bad argument #1 to 'vm' (option 'backend' must be 'auto' or 'kvm', got 'xen')")
+      assert.has_error(function() vmlua.vm{ kernel = "k", console = 1 } end,
+        "bad argument #1 to 'vm' (option 'console' must be 'stdout', 'none', false or a function)")
+    end)
+  end)
+
+  if not ok then pending("kvm backend unavailable here: " .. tostring(why)) return end
+
+  it("returns nil and the loader's message for a bad kernel", function()
+    local vm, err = vmlua.vm{ kernel = "/nonexistent" }
+    assert.is_nil(vm)
+    assert.equal("/nonexistent: cannot open: No such file or directory", err)
+  end)
+
+  it("walks stopped -> starting -> running -> stopping -> stopped and fires exit", function()
+    local vm = assert(vmlua.vm{ kernel = kernel("off", x.print("bye\n") .. x.poweroff),
+                                memory = "16M", console = "none" })
+    local states, exits, seen = {}, {}, {}
+    vm:on("state", function(_, new, old) states[#states + 1] = old .. ">" .. new end)
+    vm:on("exit", function(_, reason, detail) exits[#exits + 1] = reason .. ": " .. detail end)
+    vm:on("output", function(_, data) seen[#seen + 1] = data end)
+    assert.equal("stopped", vm.state)
+    assert.equal(vm, vm:start())
+    assert.equal("poweroff", (vm:wait(30)))
+    assert.same({ "stopped>starting", "starting>running", "running>stopping", "stopping>stopped" }, states)
+    assert.same({ "poweroff: guest wrote 0x34 to the sleep control register" }, exits)
+    assert.equal("bye\n", table.concat(seen))
+    assert.equal("bye\n", vm:output())
+    assert.equal("poweroff", vm.exit_reason)
+    assert.has_error(function() vm:start() end, "vm:start(): the machine is stopped (exited: poweroff)")
+    vm:close()
+  end)
+
+  it("turns a kernel panic line on the console into exit reason panic", function()
+    local vm = assert(vmlua.vm{ kernel = kernel("panic",
+      x.print("[ 1.0] Kernel panic - not syncing: VFS: no root\n") .. x.spin),
+      memory = "16M", console = "none" })
+    vm:start()
+    local reason, detail = vm:wait(30)
+    assert.equal("panic", reason)
+    assert.equal("Kernel panic - not syncing: VFS: no root", detail)
+    vm:close()
+  end)
+
+  it("times out, can be paused and resumed, and stops", function()
+    local vm = assert(vmlua.vm{ kernel = kernel("spin", x.spin), memory = "16M", console = "none" })
+    vm:start()
+    assert.same({ nil, "timeout" }, { vm:wait(0.2) })
+    vm:pause()
+    assert.equal("paused", vm.state)
+    assert.equal(ENTRY, vm:regs().rip)
+    vm:resume()
+    assert.equal("running", vm.state)
+    vm:stop()
+    assert.equal("stopped", vm.exit_reason)
+    vm:close()
+  end)
+
+  it("sends console input to the guest", function()
+    local vm = assert(vmlua.vm{ kernel = kernel("echo", x.echo_one .. x.print("\n") .. x.poweroff),
+                                memory = "16M", console = "none" })
+    vm:start()
+    vm:send("Q")
+    assert.equal("poweroff", (vm:wait(30)))
+    assert.equal("Q\n", vm:output())
+    vm:close()
+  end)
+
+  it("writes a console log", function()
+    local log = dir:path("console.log")
+    local vm = assert(vmlua.vm{ kernel = kernel("log", x.print("logged\n") .. x.poweroff),
+                                memory = "16M", console = "none", log = log })
+    vm:start(); vm:wait(30); vm:close()
+    local f = assert(io.open(log)); local text = f:read("a"); f:close()
+    assert.equal("logged\n", text)
+  end)
+end)

@@ -193,11 +193,12 @@ function VM:_output(data)
   if self._log then self._log:write(data); self._log:flush() end
   self:_remember(data)
   self:_emit("output", data)
-  -- A panic line may arrive in pieces: look at the tail plus the new data.
+  -- A panic line may arrive in pieces: look at the tail plus the new
+  -- data, and take the line once it is complete.
   local text = self._tail .. data
-  local line = text:match(PANIC .. "\n") or text:match(PANIC .. "$")
+  local line = text:match("(" .. PANIC .. ")\r?\n")
   if line and not self._panic then
-    self._panic = line:gsub("\n$", "")
+    self._panic = line:gsub("\r$", "")
   end
   self._tail = text:sub(-200)
 end
