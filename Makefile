@@ -27,6 +27,7 @@ SHELL = /bin/bash
 # The core, one concept per file.  Both the executable and the Lua
 # module are linked from these objects.
 CORE_OBJS = \
+	$(B)/core/errbuf.o \
 	$(B)/core/memory.o \
 	$(B)/core/lmemory.o \
 	$(B)/core/loader.o \

@@ -22,6 +22,7 @@ build = {
   modules = {
     ["vmlua.core"] = {
       sources = {
+        "core/errbuf.c",
         "core/memory.c",
         "core/lmemory.c",
         "core/loader.c",

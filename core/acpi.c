@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "acpi.h"
+#include "errbuf.h"
 #include "x86.h"
 
 /* Where each table goes inside the ACPI area. */
@@ -40,17 +41,6 @@
 #define BOOT_ARCH_NO_VGA     (1u << 2)
 #define BOOT_ARCH_NO_CMOS    (1u << 5)
 #define GAS_SYSTEM_IO 1
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
@@ -277,17 +267,17 @@ int acpi_build(struct memory *m, const struct acpi_config *cfg,
 	struct aml dsdt, *d = &dsdt;
 
 	if (cfg->ncpus < 1 || cfg->ncpus > 255)
-		return fail(err, errlen, "acpi: cpus must be 1..255, got %u", cfg->ncpus);
+		return errbuf_set(err, errlen, "acpi: cpus must be 1..255, got %u", cfg->ncpus);
 	if (cfg->nmmio > sizeof(cfg->mmio) / sizeof(cfg->mmio[0]))
-		return fail(err, errlen, "acpi: at most %zu virtio-mmio devices, got %u",
+		return errbuf_set(err, errlen, "acpi: at most %zu virtio-mmio devices, got %u",
 		            sizeof(cfg->mmio) / sizeof(cfg->mmio[0]), cfg->nmmio);
 	for (i = 0; i < cfg->nmmio; i++)
 		if (cfg->mmio[i].base + cfg->mmio[i].size > 0x100000000ULL ||
 		    cfg->mmio[i].base + cfg->mmio[i].size < cfg->mmio[i].base)
-			return fail(err, errlen, "acpi: virtio-mmio window %u is not below 4 GiB", i);
+			return errbuf_set(err, errlen, "acpi: virtio-mmio window %u is not below 4 GiB", i);
 	area = memory_translate(m, X86_ACPI_START, X86_ACPI_END - X86_ACPI_START);
 	if (!area)
-		return fail(err, errlen, "acpi: guest RAM does not cover 0x%llx..0x%llx",
+		return errbuf_set(err, errlen, "acpi: guest RAM does not cover 0x%llx..0x%llx",
 		            (unsigned long long)X86_ACPI_START,
 		            (unsigned long long)X86_ACPI_END - 1);
 	memset(area, 0, X86_ACPI_END - X86_ACPI_START);
@@ -297,7 +287,7 @@ int acpi_build(struct memory *m, const struct acpi_config *cfg,
 	memset(d, 0, sizeof(*d));
 	build_dsdt_body(d, cfg);
 	if (d->bad || HDR + d->n > DSDT_MAX)
-		return fail(err, errlen, "acpi: the DSDT does not fit");
+		return errbuf_set(err, errlen, "acpi: the DSDT does not fit");
 	t = AT(DSDT_AT);
 	len = (uint32_t)(HDR + d->n);
 	header(t, "DSDT", len, 2);

@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "kvm.h"
 #include "uart.h"
 #include "x86.h"
@@ -110,18 +111,6 @@ struct kvm_vm {
 	size_t in_head, in_len;
 };
 
-/* printf into a caller's error buffer. */
-static int fail(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 int kvm_supported(char *why, size_t len)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -129,21 +118,21 @@ int kvm_supported(char *why, size_t len)
 
 	if (fd < 0) {
 		if (errno == ENOENT)
-			fail(why, len, "/dev/kvm: not found: load the kvm module, or use the uml backend");
+			errbuf_set(why, len, "/dev/kvm: not found: load the kvm module, or use the uml backend");
 		else
-			fail(why, len, "/dev/kvm: %s", strerror(errno));
+			errbuf_set(why, len, "/dev/kvm: %s", strerror(errno));
 		return 0;
 	}
 	v = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION) {
-		fail(why, len, "/dev/kvm: API version %d, need %d", v, KVM_API_VERSION);
+		errbuf_set(why, len, "/dev/kvm: API version %d, need %d", v, KVM_API_VERSION);
 		close(fd);
 		return 0;
 	}
 	if (ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0 ||
 	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0 ||
 	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) <= 0) {
-		fail(why, len, "/dev/kvm: lacks the in-kernel irqchip, PIT or immediate exit");
+		errbuf_set(why, len, "/dev/kvm: lacks the in-kernel irqchip, PIT or immediate exit");
 		close(fd);
 		return 0;
 	}
@@ -166,9 +155,9 @@ int kvm_hardware(char *why, size_t len)
 	if (found)
 		return 1;
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
-		fail(why, len, "no hardware virtualization (kvm_pvm): stock kernels cannot boot here; use the uml backend");
+		errbuf_set(why, len, "no hardware virtualization (kvm_pvm): stock kernels cannot boot here; use the uml backend");
 	else
-		fail(why, len, "no hardware virtualization (no vmx/svm CPU flag): stock kernels cannot boot here; use the uml backend");
+		errbuf_set(why, len, "no hardware virtualization (no vmx/svm CPU flag): stock kernels cannot boot here; use the uml backend");
 	return 0;
 }
 
@@ -427,10 +416,10 @@ static int setup_cpuid(struct kvm_vm *vm, struct vcpu *c, char *err, size_t len)
 
 	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 	if (!cpuid)
-		return fail(err, len, "out of memory");
+		return errbuf_set(err, len, "out of memory");
 	cpuid->nent = n;
 	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-		rc = fail(err, len, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		rc = errbuf_set(err, len, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < cpuid->nent; i++) {
@@ -443,7 +432,7 @@ static int setup_cpuid(struct kvm_vm *vm, struct vcpu *c, char *err, size_t len)
 			e->edx = c->id;
 	}
 	if (ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0)
-		rc = fail(err, len, "KVM_SET_CPUID2: %s", strerror(errno));
+		rc = errbuf_set(err, len, "KVM_SET_CPUID2: %s", strerror(errno));
 out:
 	free(cpuid);
 	return rc;
@@ -458,14 +447,14 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 	unsigned i;
 
 	if (ncpus < 1 || ncpus > KVM_MAX_VCPUS) {
-		fail(err, errlen, "cpus must be 1..%d, got %u", KVM_MAX_VCPUS, ncpus);
+		errbuf_set(err, errlen, "cpus must be 1..%d, got %u", KVM_MAX_VCPUS, ncpus);
 		return NULL;
 	}
 	if (!kvm_supported(err, errlen))
 		return NULL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm) {
-		fail(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	vm->vm_fd = vm->event_fd = -1;
@@ -478,23 +467,23 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
-		fail(err, errlen, "/dev/kvm: %s", strerror(errno));
+		errbuf_set(err, errlen, "/dev/kvm: %s", strerror(errno));
 		goto bad;
 	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		fail(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
 		goto bad;
 	}
 	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->event_fd < 0) {
-		fail(err, errlen, "eventfd: %s", strerror(errno));
+		errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
 		goto bad;
 	}
 	/* Intel needs three pages for a TSS just below 4 GiB; elsewhere
 	 * the call is harmless.  It sits in the hole, not in RAM. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0) {
-		fail(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
 		goto bad;
 	}
 	for (i = 0; i < mem->nregions; i++) {
@@ -505,22 +494,22 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-			fail(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u at 0x%llx): %s",
+			errbuf_set(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u at 0x%llx): %s",
 			     i, (unsigned long long)r.guest_phys_addr, strerror(errno));
 			goto bad;
 		}
 	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		fail(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		goto bad;
 	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		fail(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
 		goto bad;
 	}
 	mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run)) {
-		fail(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		errbuf_set(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 		goto bad;
 	}
 	vm->ncpus = ncpus;
@@ -530,7 +519,7 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 		c->id = i;
 		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (c->fd < 0) {
-			fail(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+			errbuf_set(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
 			goto bad;
 		}
 		c->run_size = (size_t)mmap_size;
@@ -538,7 +527,7 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 		              c->fd, 0);
 		if (c->run == MAP_FAILED) {
 			c->run = NULL;
-			fail(err, errlen, "mmap of vCPU %u: %s", i, strerror(errno));
+			errbuf_set(err, errlen, "mmap of vCPU %u: %s", i, strerror(errno));
 			goto bad;
 		}
 		if (setup_cpuid(vm, c, err, errlen) < 0)
@@ -584,7 +573,7 @@ static int setup_boot_cpu(struct kvm_vm *vm, uint64_t entry,
 	pdpt = memory_translate(vm->mem, X86_PDPT, 4096);
 	pd = memory_translate(vm->mem, X86_PD, 4 * 4096);
 	if (!g || !pml4 || !pdpt || !pd)
-		return fail(err, len, "guest memory too small for the boot page tables");
+		return errbuf_set(err, len, "guest memory too small for the boot page tables");
 	memcpy(g, gdt, sizeof(gdt));
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
@@ -595,7 +584,7 @@ static int setup_boot_cpu(struct kvm_vm *vm, uint64_t entry,
 		pd[i] = ((uint64_t)i << 21) | 0x83;       /* 2 MiB, present, writable */
 
 	if (ioctl(c->fd, KVM_GET_SREGS, &sregs) < 0)
-		return fail(err, len, "KVM_GET_SREGS: %s", strerror(errno));
+		return errbuf_set(err, len, "KVM_GET_SREGS: %s", strerror(errno));
 	sregs.gdt.base = X86_GDT_ADDR;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.idt.base = 0;
@@ -607,7 +596,7 @@ static int setup_boot_cpu(struct kvm_vm *vm, uint64_t entry,
 	sregs.cr0 = 0x80000011;                       /* PG, ET, PE */
 	sregs.efer = 0x500;                           /* LME, LMA */
 	if (ioctl(c->fd, KVM_SET_SREGS, &sregs) < 0)
-		return fail(err, len, "KVM_SET_SREGS: %s", strerror(errno));
+		return errbuf_set(err, len, "KVM_SET_SREGS: %s", strerror(errno));
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
@@ -615,7 +604,7 @@ static int setup_boot_cpu(struct kvm_vm *vm, uint64_t entry,
 	regs.rsi = boot_params;
 	regs.rsp = X86_STACK_TOP;
 	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
-		return fail(err, len, "KVM_SET_REGS: %s", strerror(errno));
+		return errbuf_set(err, len, "KVM_SET_REGS: %s", strerror(errno));
 	return 0;
 }
 
@@ -628,7 +617,7 @@ int kvm_vm_start(struct kvm_vm *vm, uint64_t entry, uint64_t boot_params,
 	int rc;
 
 	if (vm->vcpu[0].started)
-		return fail(err, errlen, "the machine was started already");
+		return errbuf_set(err, errlen, "the machine was started already");
 	if (setup_boot_cpu(vm, entry, boot_params, err, errlen) < 0)
 		return -1;
 
@@ -649,7 +638,7 @@ int kvm_vm_start(struct kvm_vm *vm, uint64_t entry, uint64_t boot_params,
 		if (rc) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			kvm_vm_stop(vm);
-			return fail(err, errlen, "pthread_create: %s", strerror(rc));
+			return errbuf_set(err, errlen, "pthread_create: %s", strerror(rc));
 		}
 		vm->vcpu[i].started = 1;
 	}
