@@ -38,6 +38,8 @@ CORE_OBJS = \
 	$(B)/core/kvm.o \
 	$(B)/core/lvm.o \
 	$(B)/core/tty.o \
+	$(B)/core/virtq.o \
+	$(B)/core/lvirtq.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

@@ -33,6 +33,8 @@ build = {
         "core/kvm.c",
         "core/lvm.c",
         "core/tty.c",
+        "core/virtq.c",
+        "core/lvirtq.c",
         "core/lvmlua.c",
       },
       incdirs = { "core" },

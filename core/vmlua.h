@@ -19,6 +19,8 @@
 #define VMLUA_VM      "vmlua.VM"
 #define VMLUA_VCPU    "vmlua.Vcpu"
 #define VMLUA_CONSOLE "vmlua.Console"
+#define VMLUA_VIRTQUEUE "vmlua.Virtqueue"
+#define VMLUA_CHAIN   "vmlua.Chain"
 
 /* Each binding file adds its constructors and functions to the table on
  * top of the stack and creates its metatables. */
@@ -27,6 +29,13 @@ void vmlua_loader_register(lua_State *L);
 void vmlua_acpi_register(lua_State *L);
 void vmlua_vm_register(lua_State *L);
 void vmlua_tty_register(lua_State *L);
+void vmlua_virtq_register(lua_State *L);
+
+/* The Virtqueue at idx (lvirtq.c), and the queue inside it. */
+struct lvirtq;
+struct virtq;
+struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx);
+struct virtq *vmlua_virtq(struct lvirtq *v);
 
 int luaopen_vmlua_core(lua_State *L);
 

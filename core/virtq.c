@@ -1,0 +1,301 @@
+/*
+ * virtq.c - the split virtqueue, from the device's side.
+ *
+ * A virtqueue is three arrays in guest memory that the driver (the
+ * guest) and the device (us) share.  The driver writes buffers into the
+ * descriptor table, chains them with "next" indexes, and puts the index
+ * of each chain's first descriptor into the available ring.  We take
+ * chains from there, do the work, and put the head index and the number
+ * of bytes we wrote into the used ring.
+ *
+ * Everything in those arrays is written by the guest, who may be wrong
+ * or hostile, and may change them while we read.  So: each shared field
+ * is read exactly once into a local before it is checked and used;
+ * every rule below is checked in one place, never clamped to something
+ * "safe"; and the first broken rule breaks the queue for good, with a
+ * named reason, until the driver resets the device.  The host pointers
+ * for the rings are computed once, at setup, after checking that each
+ * ring lies wholly inside one RAM region.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio.h"
+#include "virtq.h"
+
+static const char *const reason_names[VQ_REASON__COUNT] = {
+	[VQ_OK] = "ok",
+	[VQ_SIZE_NOT_POWER_OF_2] = "size_not_power_of_2",
+	[VQ_SIZE_TOO_LARGE] = "size_too_large",
+	[VQ_DESC_MISALIGNED] = "desc_misaligned",
+	[VQ_AVAIL_MISALIGNED] = "avail_misaligned",
+	[VQ_USED_MISALIGNED] = "used_misaligned",
+	[VQ_RING_OUTSIDE_RAM] = "ring_outside_ram",
+	[VQ_AVAIL_IDX_JUMP] = "avail_idx_jump",
+	[VQ_HEAD_OUT_OF_RANGE] = "head_out_of_range",
+	[VQ_NEXT_OUT_OF_RANGE] = "next_out_of_range",
+	[VQ_CHAIN_TOO_LONG] = "chain_too_long",
+	[VQ_INDIRECT_NOT_NEGOTIATED] = "indirect_not_negotiated",
+	[VQ_INDIRECT_EMPTY] = "indirect_empty",
+	[VQ_INDIRECT_BAD_SIZE] = "indirect_bad_size",
+	[VQ_INDIRECT_NESTED] = "indirect_nested",
+	[VQ_INDIRECT_WITH_NEXT] = "indirect_with_next",
+	[VQ_BUFFER_OUTSIDE_RAM] = "buffer_outside_ram",
+	[VQ_READABLE_AFTER_WRITABLE] = "readable_after_writable",
+};
+_Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == VQ_REASON__COUNT,
+               "one name per reason");
+
+const char *virtq_reason_name(int reason)
+{
+	if (reason < 0)
+		reason = -reason;
+	return reason < VQ_REASON__COUNT && reason_names[reason]
+	       ? reason_names[reason] : "unknown";
+}
+
+/* One descriptor, as laid out in guest memory (little-endian x86). */
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+_Static_assert(sizeof(struct desc) == 16, "a descriptor is 16 bytes");
+
+/* Loads and stores of shared ring fields: each happens once, as written. */
+static uint16_t load16(const uint8_t *p)
+{
+	return __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED);
+}
+
+static void store16(uint8_t *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, v, __ATOMIC_RELAXED);
+}
+
+int virtq_setup(struct virtq *q, struct memory *m, unsigned size,
+                uint64_t desc, uint64_t avail, uint64_t used, unsigned flags)
+{
+	uint64_t extra = (flags & VIRTQ_F_EVENT_IDX) ? 2 : 0;
+	uint8_t *d, *a, *u;
+
+	memset(q, 0, sizeof(*q));
+	if (size == 0 || (size & (size - 1)))
+		return VQ_SIZE_NOT_POWER_OF_2;
+	if (size > VIRTQ_MAX_SIZE)
+		return VQ_SIZE_TOO_LARGE;
+	if (desc % 16)
+		return VQ_DESC_MISALIGNED;
+	if (avail % 2)
+		return VQ_AVAIL_MISALIGNED;
+	if (used % 4)
+		return VQ_USED_MISALIGNED;
+	/* Each ring, with the event word when negotiated, inside RAM. */
+	d = memory_translate(m, desc, 16ULL * size);
+	a = memory_translate(m, avail, 4 + 2ULL * size + extra);
+	u = memory_translate(m, used, 4 + 8ULL * size + extra);
+	if (!d || !a || !u)
+		return VQ_RING_OUTSIDE_RAM;
+	q->scratch = calloc(size, sizeof(*q->scratch));
+	q->scratch_write = calloc(size, 1);
+	if (!q->scratch || !q->scratch_write) {
+		virtq_release(q);
+		return -ENOMEM;
+	}
+	q->mem = m;
+	q->size = (uint16_t)size;
+	q->desc_gpa = desc;
+	q->avail_gpa = avail;
+	q->used_gpa = used;
+	q->desc = d;
+	q->avail = a;
+	q->used = u;
+	q->flags = flags;
+	return VQ_OK;
+}
+
+void virtq_release(struct virtq *q)
+{
+	free(q->scratch);
+	free(q->scratch_write);
+	q->scratch = NULL;
+	q->scratch_write = NULL;
+	q->desc = q->avail = q->used = NULL;
+}
+
+void virtq_set_base(struct virtq *q, uint16_t base)
+{
+	q->last_avail = q->used_idx = q->signalled_used = base;
+}
+
+static int broke(struct virtq *q, int reason)
+{
+	q->broken = reason;
+	return -reason;
+}
+
+/*
+ * Walk the chain starting at `head`.  The walk is bounded: a direct
+ * chain may not be longer than the queue, an indirect one not longer
+ * than its table, which is how a loop in the "next" links is caught.
+ */
+static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
+{
+	const uint8_t *table = q->desc;
+	uint32_t tsize = q->size, limit = q->size, count = 0, idx = head;
+	int indirect = 0, seen_write = 0;
+	unsigned n = 0;
+
+	c->read_len = c->write_len = 0;
+	for (;;) {
+		struct desc d;
+		void *buf;
+
+		/* Guest-written descriptor: copied once, then checked. */
+		memcpy(&d, table + 16ULL * idx, sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			if (!(q->flags & VIRTQ_F_INDIRECT))
+				return broke(q, VQ_INDIRECT_NOT_NEGOTIATED);
+			if (indirect)
+				return broke(q, VQ_INDIRECT_NESTED);
+			if (d.flags & VIRTQ_DESC_F_NEXT)
+				return broke(q, VQ_INDIRECT_WITH_NEXT);
+			if (d.len == 0)
+				return broke(q, VQ_INDIRECT_EMPTY);
+			if (d.len % 16)
+				return broke(q, VQ_INDIRECT_BAD_SIZE);
+			if (d.len / 16 > q->size)
+				return broke(q, VQ_CHAIN_TOO_LONG);
+			table = memory_translate(q->mem, d.addr, d.len);
+			if (!table)
+				return broke(q, VQ_BUFFER_OUTSIDE_RAM);
+			tsize = limit = d.len / 16;
+			indirect = 1;
+			count = 0;
+			idx = 0;
+			continue;
+		}
+		if (++count > limit || n >= q->size)
+			return broke(q, VQ_CHAIN_TOO_LONG);
+		buf = memory_translate(q->mem, d.addr, d.len);
+		if (!buf)
+			return broke(q, VQ_BUFFER_OUTSIDE_RAM);
+		if (d.flags & VIRTQ_DESC_F_WRITE) {
+			seen_write = 1;
+			c->write_len += d.len;
+		} else {
+			if (seen_write)
+				return broke(q, VQ_READABLE_AFTER_WRITABLE);
+			c->read_len += d.len;
+		}
+		q->scratch[n].iov_base = buf;
+		q->scratch[n].iov_len = d.len;
+		q->scratch_write[n] = seen_write;
+		n++;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		idx = d.next;
+		if (idx >= tsize)
+			return broke(q, VQ_NEXT_OUT_OF_RANGE);
+	}
+	c->iov = malloc((n ? n : 1) * sizeof(*c->iov));
+	if (!c->iov)
+		return -ENOMEM;
+	memcpy(c->iov, q->scratch, n * sizeof(*c->iov));
+	c->niov = n;
+	c->nread = 0;
+	while (c->nread < n && !q->scratch_write[c->nread])
+		c->nread++;
+	c->head = head;
+	return 1;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
+{
+	uint16_t avail_idx, pending, head;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (q->broken)
+		return -q->broken;
+	if (!q->desc)
+		return 0;
+	avail_idx = load16(q->avail + 2);
+	/* Acquire: the ring entries the driver published before this idx
+	 * must be read after it. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	pending = (uint16_t)(avail_idx - q->last_avail);
+	if (pending > q->size)
+		return broke(q, VQ_AVAIL_IDX_JUMP);
+	if (pending == 0)
+		return 0;
+	head = load16(q->avail + 4 + 2 * (q->last_avail % q->size));
+	if (head >= q->size)
+		return broke(q, VQ_HEAD_OUT_OF_RANGE);
+	rc = walk(q, head, c);
+	if (rc < 0)
+		return rc;
+	q->last_avail++;
+	q->pops++;
+	if (q->flags & VIRTQ_F_EVENT_IDX) {
+		/* avail_event: kick us again once past what we have taken. */
+		store16(q->used + 4 + 8 * q->size, q->last_avail);
+		/* The driver must see avail_event before it reads used->idx
+		 * for its next decision to kick. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	return 1;
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+	uint8_t *elem = q->used + 4 + 8 * (q->used_idx % q->size);
+
+	memcpy(elem, &(uint32_t){ head }, 4);
+	memcpy(elem + 4, &written, 4);
+	/* Release: the element must be visible before the index that
+	 * publishes it. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	q->used_idx++;
+	store16(q->used + 2, q->used_idx);
+	q->pushes++;
+}
+
+int virtq_needs_interrupt(struct virtq *q)
+{
+	uint16_t old, now, event;
+	int need;
+
+	if (!q->desc)
+		return 0;
+	/* Full barrier: our used->idx store must be ordered before we read
+	 * the driver's flags or used_event, or we could miss a wakeup. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(q->flags & VIRTQ_F_EVENT_IDX)) {
+		need = !(load16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	} else {
+		event = load16(q->avail + 4 + 2 * q->size);
+		old = q->signalled_used;
+		now = q->used_idx;
+		/* Interrupt if used_event lies in (old, now]: the driver asked
+		 * to hear about this entry.  All arithmetic is modulo 2^16. */
+		need = !q->signalled_valid ||
+		       (uint16_t)(now - event - 1) < (uint16_t)(now - old);
+		q->signalled_used = now;
+		q->signalled_valid = 1;
+	}
+	if (need)
+		q->interrupts++;
+	else
+		q->suppressed++;
+	return need;
+}
+
+void virtq_chain_release(struct virtq_chain *c)
+{
+	free(c->iov);
+	c->iov = NULL;
+	c->niov = c->nread = 0;
+}
