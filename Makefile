@@ -40,6 +40,8 @@ CORE_OBJS = \
 	$(B)/core/tty.o \
 	$(B)/core/virtq.o \
 	$(B)/core/lvirtq.o \
+	$(B)/core/device.o \
+	$(B)/core/ldevice.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o
@@ -74,7 +76,7 @@ $(MODULE): $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 selftest: $(SELFTEST)
-$(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S guest/selftest/*.ld guest/selftest/Makefile)
+$(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S guest/selftest/*.ld guest/selftest/*.sh guest/selftest/Makefile)
 	$(MAKE) -C guest/selftest OUT=$(abspath $(SELFTEST))
 
 deps:

@@ -35,6 +35,8 @@ build = {
         "core/tty.c",
         "core/virtq.c",
         "core/lvirtq.c",
+        "core/device.c",
+        "core/ldevice.c",
         "core/lvmlua.c",
       },
       incdirs = { "core" },
@@ -43,6 +45,8 @@ build = {
     ["vmlua"] = "lua/vmlua/init.lua",
     ["vmlua.vm"] = "lua/vmlua/vm.lua",
     ["vmlua.repl"] = "lua/vmlua/repl.lua",
+    ["vmlua.driver"] = "lua/vmlua/driver.lua",
+    ["vmlua.virtio"] = "lua/vmlua/virtio.lua",
   },
 }
 test = {

@@ -13,7 +13,8 @@
 #include "vmlua.h"
 
 struct lvirtq {
-	struct virtq q;
+	struct virtq own;      /* a queue of its own (virtqueue()) ... */
+	struct virtq *q;       /* ... or one a Device owns */
 	int ready;
 };
 
@@ -23,6 +24,7 @@ struct lchain {
 	unsigned rd_iov;  size_t rd_off;    /* read cursor in the readable part */
 	unsigned wr_iov;  size_t wr_off;    /* write cursor in the writable part */
 	uint64_t written;
+	uint32_t epoch;                     /* the queue's epoch when popped */
 };
 
 struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx)
@@ -35,7 +37,20 @@ struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx)
 
 struct virtq *vmlua_virtq(struct lvirtq *v)
 {
-	return &v->q;
+	return v->q;
+}
+
+void vmlua_push_virtq(lua_State *L, struct virtq *q, int owner)
+{
+	struct lvirtq *v;
+	owner = lua_absindex(L, owner);
+	v = lua_newuserdatauv(L, sizeof(*v), 2);
+	memset(v, 0, sizeof(*v));
+	luaL_setmetatable(L, VMLUA_VIRTQUEUE);
+	v->q = q;
+	v->ready = 1;
+	lua_pushvalue(L, owner);
+	lua_setiuservalue(L, -2, 1);           /* keep the owner alive */
 }
 
 static struct lchain *checkchain(lua_State *L, int idx)
@@ -97,7 +112,8 @@ static int l_virtqueue(lua_State *L)
 	luaL_setmetatable(L, VMLUA_VIRTQUEUE);
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);           /* keep the Memory alive */
-	rc = virtq_setup(&v->q, m, (unsigned)size, (uint64_t)desc, (uint64_t)avail,
+	v->q = &v->own;
+	rc = virtq_setup(v->q, m, (unsigned)size, (uint64_t)desc, (uint64_t)avail,
 	                 (uint64_t)used, flags);
 	if (rc != 0) {
 		lua_pushnil(L);
@@ -108,7 +124,7 @@ static int l_virtqueue(lua_State *L)
 	if (!lua_isnil(L, -1)) {
 		lua_Integer base = need_int(L, 2, "base");
 		luaL_argcheck(L, base >= 0 && base <= 0xffff, 2, "field 'base' must be 0..65535");
-		virtq_set_base(&v->q, (uint16_t)base);
+		virtq_set_base(v->q, (uint16_t)base);
 	}
 	lua_pop(L, 1);
 	v->ready = 1;
@@ -132,13 +148,13 @@ static int q_pop(lua_State *L)
 {
 	struct lvirtq *v = vmlua_checkvirtq(L, 1);
 	struct lchain *c;
-	int was_broken = v->q.broken, rc;
+	int was_broken = v->q->broken, rc;
 
 	vmlua_checknargs(L, 1);
 	c = lua_newuserdatauv(L, sizeof(*c), 1);
 	memset(c, 0, sizeof(*c));
 	luaL_setmetatable(L, VMLUA_CHAIN);
-	rc = virtq_pop(&v->q, &c->c);
+	rc = virtq_pop(v->q, &c->c);
 	if (rc == 0) {
 		lua_pushnil(L);
 		return 1;
@@ -151,6 +167,7 @@ static int q_pop(lua_State *L)
 		return 2;
 	}
 	c->open = 1;
+	c->epoch = v->q->epoch;
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);           /* keep the queue alive */
 	return 1;
@@ -166,10 +183,12 @@ static int q_push(lua_State *L)
 	vmlua_checknargs(L, 3);
 	lua_getiuservalue(L, 2, 1);
 	luaL_argcheck(L, lua_rawequal(L, -1, 1), 2, "chain was popped from another queue");
+	if (c->epoch != v->q->epoch)
+		return luaL_error(L, "chain was popped before the queue was reset");
 	luaL_argcheck(L, written >= 0 && (uint64_t)written <= c->c.write_len &&
 	              written <= 0xffffffffLL, 3,
 	              "written exceeds the chain's writable length");
-	virtq_push(&v->q, c->c.head, (uint32_t)written);
+	virtq_push(v->q, c->c.head, (uint32_t)written);
 	virtq_chain_release(&c->c);
 	c->open = 0;
 	return 0;
@@ -179,7 +198,7 @@ static int q_interrupt(lua_State *L)
 {
 	struct lvirtq *v = vmlua_checkvirtq(L, 1);
 	vmlua_checknargs(L, 1);
-	lua_pushboolean(L, virtq_needs_interrupt(&v->q));
+	lua_pushboolean(L, virtq_needs_interrupt(v->q));
 	return 1;
 }
 
@@ -199,13 +218,13 @@ static int q_stats(lua_State *L)
 	struct lvirtq *v = vmlua_checkvirtq(L, 1);
 	vmlua_checknargs(L, 1);
 	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, (lua_Integer)v->q.pops);
+	lua_pushinteger(L, (lua_Integer)v->q->pops);
 	lua_setfield(L, -2, "pops");
-	lua_pushinteger(L, (lua_Integer)v->q.pushes);
+	lua_pushinteger(L, (lua_Integer)v->q->pushes);
 	lua_setfield(L, -2, "pushes");
-	lua_pushinteger(L, (lua_Integer)v->q.interrupts);
+	lua_pushinteger(L, (lua_Integer)v->q->interrupts);
 	lua_setfield(L, -2, "interrupts");
-	lua_pushinteger(L, (lua_Integer)v->q.suppressed);
+	lua_pushinteger(L, (lua_Integer)v->q->suppressed);
 	lua_setfield(L, -2, "suppressed");
 	return 1;
 }
@@ -214,7 +233,8 @@ static int q_close(lua_State *L)
 {
 	struct lvirtq *v = luaL_checkudata(L, 1, VMLUA_VIRTQUEUE);
 	if (v->ready) {
-		virtq_release(&v->q);
+		if (v->q == &v->own)
+			virtq_release(v->q);
 		v->ready = 0;
 	}
 	return 0;
@@ -236,16 +256,16 @@ static int q_index(lua_State *L)
 	struct lvirtq *v = luaL_checkudata(L, 1, VMLUA_VIRTQUEUE);
 	const char *k = luaL_checkstring(L, 2);
 	if (strcmp(k, "size") == 0)
-		lua_pushinteger(L, v->q.size);
+		lua_pushinteger(L, v->q->size);
 	else if (strcmp(k, "broken") == 0) {
-		if (v->q.broken)
-			lua_pushstring(L, virtq_reason_name(v->q.broken));
+		if (v->q->broken)
+			lua_pushstring(L, virtq_reason_name(v->q->broken));
 		else
 			lua_pushnil(L);
 	} else if (strcmp(k, "last_avail") == 0)
-		lua_pushinteger(L, v->q.last_avail);
+		lua_pushinteger(L, v->q->last_avail);
 	else if (strcmp(k, "used_idx") == 0)
-		lua_pushinteger(L, v->q.used_idx);
+		lua_pushinteger(L, v->q->used_idx);
 	else {
 		const luaL_Reg *r;
 		for (r = q_methods; r->name; r++)
@@ -264,8 +284,8 @@ static int q_tostring(lua_State *L)
 	if (!v->ready)
 		lua_pushliteral(L, VMLUA_VIRTQUEUE " (closed)");
 	else
-		lua_pushfstring(L, VMLUA_VIRTQUEUE " (size %d, %s)", (int)v->q.size,
-		                v->q.broken ? virtq_reason_name(v->q.broken) : "ok");
+		lua_pushfstring(L, VMLUA_VIRTQUEUE " (size %d, %s)", (int)v->q->size,
+		                v->q->broken ? virtq_reason_name(v->q->broken) : "ok");
 	return 1;
 }
 

@@ -79,9 +79,15 @@ int virtq_setup(struct virtq *q, struct memory *m, unsigned size,
                 uint64_t desc, uint64_t avail, uint64_t used, unsigned flags)
 {
 	uint64_t extra = (flags & VIRTQ_F_EVENT_IDX) ? 2 : 0;
+	void (*on_broken)(struct virtq *, int, void *) = q->on_broken;
+	void *opaque = q->opaque;
+	uint32_t epoch = q->epoch + 1;
 	uint8_t *d, *a, *u;
 
 	memset(q, 0, sizeof(*q));
+	q->on_broken = on_broken;
+	q->opaque = opaque;
+	q->epoch = epoch;
 	if (size == 0 || (size & (size - 1)))
 		return VQ_SIZE_NOT_POWER_OF_2;
 	if (size > VIRTQ_MAX_SIZE)
@@ -123,6 +129,7 @@ void virtq_release(struct virtq *q)
 	q->scratch = NULL;
 	q->scratch_write = NULL;
 	q->desc = q->avail = q->used = NULL;
+	q->epoch++;
 }
 
 void virtq_set_base(struct virtq *q, uint16_t base)
@@ -133,6 +140,8 @@ void virtq_set_base(struct virtq *q, uint16_t base)
 static int broke(struct virtq *q, int reason)
 {
 	q->broken = reason;
+	if (q->on_broken)
+		q->on_broken(q, reason, q->opaque);
 	return -reason;
 }
 
@@ -251,8 +260,11 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
-	uint8_t *elem = q->used + 4 + 8 * (q->used_idx % q->size);
+	uint8_t *elem;
 
+	if (!q->used)
+		return;         /* reset under us: nothing to give back to */
+	elem = q->used + 4 + 8 * (q->used_idx % q->size);
 	memcpy(elem, &(uint32_t){ head }, 4);
 	memcpy(elem + 4, &written, 4);
 	/* Release: the element must be visible before the index that

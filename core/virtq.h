@@ -56,6 +56,10 @@ struct virtq {
 	struct iovec *scratch;          /* `size` entries for one walk */
 	uint8_t *scratch_write;
 	uint64_t pops, pushes, interrupts, suppressed;
+	/* Told once, when the queue breaks (the device marks NEEDS_RESET). */
+	void (*on_broken)(struct virtq *q, int reason, void *opaque);
+	void *opaque;
+	uint32_t epoch;    /* bumped by setup and release: old chains are stale */
 };
 
 /* A popped chain: readable buffers first, then writable ones. */
@@ -66,7 +70,8 @@ struct virtq_chain {
 	struct iovec *iov;              /* owned: virtq_chain_release */
 };
 
-/* Validate and take the layout; 0 or a reason (the queue stays unset). */
+/* Validate and take the layout; 0 or a reason (the queue stays unset).
+ * on_broken and opaque survive setup. */
 int virtq_setup(struct virtq *q, struct memory *m, unsigned size,
                 uint64_t desc, uint64_t avail, uint64_t used, unsigned flags);
 void virtq_release(struct virtq *q);

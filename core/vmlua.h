@@ -21,6 +21,7 @@
 #define VMLUA_CONSOLE "vmlua.Console"
 #define VMLUA_VIRTQUEUE "vmlua.Virtqueue"
 #define VMLUA_CHAIN   "vmlua.Chain"
+#define VMLUA_DEVICE  "vmlua.Device"
 
 /* Each binding file adds its constructors and functions to the table on
  * top of the stack and creates its metatables. */
@@ -30,12 +31,26 @@ void vmlua_acpi_register(lua_State *L);
 void vmlua_vm_register(lua_State *L);
 void vmlua_tty_register(lua_State *L);
 void vmlua_virtq_register(lua_State *L);
+void vmlua_device_register(lua_State *L);
+
+/* The Device at idx (ldevice.c). */
+struct vdev;
+struct vdev *vmlua_checkdevice(lua_State *L, int idx);
+
+/*
+ * Call the function below nargs arguments on top of L, protected, with a
+ * traceback; an error is reported on stderr as "error in <what> hook" and
+ * its status returned.  Every callback into Lua from C goes through here.
+ */
+int vmlua_pcall_hook(lua_State *L, int nargs, const char *what);
 
 /* The Virtqueue at idx (lvirtq.c), and the queue inside it. */
 struct lvirtq;
 struct virtq;
 struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx);
 struct virtq *vmlua_virtq(struct lvirtq *v);
+/* Push a Virtqueue for a queue that the object at `owner` holds. */
+void vmlua_push_virtq(lua_State *L, struct virtq *q, int owner);
 
 int luaopen_vmlua_core(lua_State *L);
 

@@ -146,4 +146,93 @@ function Ring:start_at(n)
   self.last_used = n & 0xffff
 end
 
+-- The driver of one device: negotiation, queues, requests.
+local Driver = {}
+Driver.__index = Driver
+
+local ACK, DRV, DRIVER_OK, FEATURES_OK = 1, 2, 4, 8
+local VERSION_1 = 32
+
+local function mask(bits)
+  local m = 0
+  for _, b in ipairs(bits) do m = m | (1 << b) end
+  return m
+end
+
+--- Attach to `dev` as its driver, with rings in `mem`: reset, ACKNOWLEDGE,
+-- DRIVER, accept the features both sides want, FEATURES_OK, lay out and
+-- enable every queue, DRIVER_OK.
+-- @tparam table opts features (list of bit numbers the driver wants;
+--   default all offered), queue_size (default: each queue's maximum, at
+--   most 256), base (where rings start, default 1 MiB), driver_ok (false
+--   to stop before DRIVER_OK)
+-- @return Driver, or nil and why the negotiation failed
+function M.attach(dev, mem, opts)
+  opts = opts or {}
+  dev:attach(mem)
+  dev:set_status(0)
+  dev:set_status(ACK)
+  dev:set_status(ACK | DRV)
+  local want = opts.features and (mask(opts.features) | (1 << VERSION_1)) or -1
+  local accepted = dev.features & want
+  dev:set_driver_features(accepted)
+  dev:set_status(ACK | DRV | FEATURES_OK)
+  if dev.status & FEATURES_OK == 0 then
+    return nil, "the device refused features 0x" .. string.format("%x", accepted)
+  end
+  local d = setmetatable({ dev = dev, mem = mem, rings = {}, accepted = accepted }, Driver)
+  local base = opts.base or 0x100000
+  for i = 0, dev.queues - 1 do
+    local size = opts.queue_size or math.min(dev:queue_max(i), 256)
+    local ring = M.ring(mem, { size = size, base = base,
+      event_idx = accepted & (1 << 29) ~= 0, indirect = accepted & (1 << 28) ~= 0 })
+    dev:set_queue(i, { num = size, desc = ring.desc, driver = ring.avail, device = ring.used })
+    dev:set_queue_ready(i, true)
+    d.rings[i] = ring
+    base = ring.data_end
+  end
+  if opts.driver_ok ~= false then dev:set_status(ACK | DRV | FEATURES_OK | DRIVER_OK) end
+  return d
+end
+
+--- Kick queue i: the device runs its notify handler now.
+function Driver:kick(i) self.dev:notify(i) end
+
+--- Add a chain to queue i, kick, and return the used elements that came
+-- back, each with `data`: the bytes the device wrote into the writable
+-- buffers (when they were allocated here).
+function Driver:request(i, bufs, opts)
+  local ring = self.rings[i] or error("driver: no queue " .. tostring(i), 2)
+  local writable = {}
+  for _, b in ipairs(bufs) do
+    if type(b) == "table" and b.write and not b.addr then
+      b.addr = ring:alloc(b.write)
+      b.len = b.write
+      writable[#writable + 1] = b
+    end
+  end
+  local head = ring:add(bufs, opts)
+  self:kick(i)
+  local used = ring:used_elems()
+  for _, e in ipairs(used) do
+    if e.id == head then
+      local parts, left = {}, e.len
+      for _, b in ipairs(writable) do
+        local n = math.min(left, b.len)
+        parts[#parts + 1] = self.mem:read(b.addr, n)
+        left = left - n
+      end
+      e.data = table.concat(parts)
+    end
+  end
+  return used
+end
+
+--- Config space: read n bytes at off; write bytes at off.
+function Driver:read_config(off, n) return self.dev:read_config(off, n) end
+function Driver:write_config(off, s) return self.dev:write_config(off, s) end
+
+--- Read and clear the device's interrupt status (1: queue, 2: config).
+function Driver:interrupt_status() return self.dev:ack_interrupt(3) end
+
 return M

@@ -1,0 +1,74 @@
+--- vmlua.virtio: virtio devices, including devices written in Lua.
+--
+--     local virtio = require "vmlua.virtio"
+--     local dev = virtio.device{
+--       id = virtio.ID.rng, queues = { 64 },
+--       notify = function(dev, q)
+--         for chain in virtio.chains(q) do
+--           chain:write(string.rep("\4", chain.writable))
+--           q:push(chain)
+--         end
+--       end,
+--     }
+--
+-- A device is a vmlua.Device (see docs/devices-api.md); `notify` runs
+-- when the driver kicks a queue, with that queue as a vmlua.Virtqueue.
+-- After it returns, the driver is interrupted if it asked to be.
+--
+-- @module vmlua.virtio
+local core = require "vmlua.core"
+
+local M = {}
+
+--- Device ids (virtio 1.2, section 5).  `echo` is vmlua's own test
+-- device and not a registered id.
+M.ID = { net = 1, block = 2, console = 3, rng = 4, echo = 0xffff }
+
+--- Feature bit numbers.
+M.F = { INDIRECT_DESC = 28, EVENT_IDX = 29, VERSION_1 = 32 }
+
+--- Status bits.
+M.STATUS = { ACKNOWLEDGE = 1, DRIVER = 2, DRIVER_OK = 4, FEATURES_OK = 8,
+             NEEDS_RESET = 64, FAILED = 128 }
+
+local hooks = { on_status = "status", on_reset = "reset", on_config = "config", on_error = "error" }
+
+--- Iterate over the chains waiting in a queue.
+function M.chains(q)
+  return function() return q:pop() end
+end
+
+--- A whole virtio device from a table.
+-- @tparam table spec id (number, or a name in `ID`), queues (list of
+--   sizes), features (list of bit numbers), config (string), notify
+--   (function(dev, q)), and optional hooks on_status(dev, new, old),
+--   on_reset(dev), on_config(dev, offset), on_error(dev, reason)
+-- @treturn vmlua.Device
+function M.device(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'device' (table expected, got " .. type(spec) .. ")", 2)
+  end
+  local id = spec.id
+  if type(id) == "string" then
+    id = M.ID[id] or error("bad argument #1 to 'device' (unknown device name '" .. spec.id .. "')", 2)
+  end
+  if spec.notify ~= nil and type(spec.notify) ~= "function" then
+    error("bad argument #1 to 'device' (field 'notify' must be a function)", 2)
+  end
+  local ok, dev = pcall(core.device, { id = id, queues = spec.queues,
+    features = spec.features, config = spec.config })
+  if not ok then error((dev:gsub("^bad argument #1 to '%?'", "bad argument #1 to 'device'")), 2) end
+  if spec.notify then
+    local notify = spec.notify
+    dev:on("notify", function(d, q)
+      notify(d, q)
+      d:interrupt(q)
+    end)
+  end
+  for key, event in pairs(hooks) do
+    if spec[key] then dev:on(event, spec[key]) end
+  end
+  return dev
+end
+
+return M
