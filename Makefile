@@ -50,7 +50,7 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(B)/guest/selftest.elf
 
-.PHONY: all test run guest selftest kernel bench lint install clean deps help
+.PHONY: all test run guest selftest kernel fuzz bench lint install clean deps help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
@@ -61,6 +61,7 @@ help:
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
 	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
+	@echo "make fuzz       fuzz the ring walker (FUZZ_SECONDS=60)"
 	@echo "make lint       static checks (cppcheck)"
 	@echo "make clean      remove build/"
 
@@ -95,6 +96,20 @@ test: deps all kernel
 
 run: all
 	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cpus 2 --mem 256 --cmdline "selftest.cpus=2 selftest.mem=268435456" --timeout 120 --stats
+
+# libFuzzer + ASan + UBSan on the ring walker.  New inputs go to
+# build/fuzz-corpus; the seeds in fuzz/corpus/ are only read.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+$(B)/fuzz_virtq: fuzz/fuzz_virtq.c core/virtq.c core/memory.c core/virtq.h core/memory.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Icore -o $@ fuzz/fuzz_virtq.c core/virtq.c core/memory.c
+
+fuzz: $(B)/fuzz_virtq
+	@mkdir -p $(B)/fuzz-corpus/virtq
+	$(B)/fuzz_virtq -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$(B)/fuzz-corpus/virtq fuzz/corpus/virtq
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/
