@@ -42,6 +42,7 @@ CORE_OBJS = \
 	$(B)/core/lvirtq.o \
 	$(B)/core/device.o \
 	$(B)/core/ldevice.o \
+	$(B)/core/mmio.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

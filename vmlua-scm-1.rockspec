@@ -37,6 +37,7 @@ build = {
         "core/lvirtq.c",
         "core/device.c",
         "core/ldevice.c",
+        "core/mmio.c",
         "core/lvmlua.c",
       },
       incdirs = { "core" },

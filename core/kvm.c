@@ -78,7 +78,28 @@ const char *kvm_stat_name(enum kvm_stat s)
 	return (unsigned)s < KSTAT__COUNT ? stat_names[s] : "?";
 }
 
+/* An access to a loop-served region, posted by a vCPU. */
+struct mmio_req {
+	unsigned region;
+	uint64_t off;
+	unsigned size;
+	int is_write;
+	uint64_t data;
+	int state;                     /* 0 idle, 1 posted, 2 answered */
+};
+
+struct mmio_region {
+	uint64_t base, size;
+	kvm_mmio_read_fn rd;
+	kvm_mmio_write_fn wr;
+	void *opaque;
+};
+
+#define KVM_MAX_MMIO 32
+#define KVM_MAX_EVENTFDS 512
+
 struct vcpu {
+	struct mmio_req req;           /* under vm->lock */
 	struct kvm_vm *vm;
 	unsigned id;
 	int fd;
@@ -95,6 +116,10 @@ struct kvm_vm {
 	unsigned ncpus;
 	struct vcpu vcpu[KVM_MAX_VCPUS];
 	int event_fd;
+	struct mmio_region mmio[KVM_MAX_MMIO];
+	unsigned nmmio;
+	int fds[KVM_MAX_EVENTFDS];     /* ioeventfds and irqfds to close */
+	unsigned nfds;
 
 	/* Everything below is shared between vCPU threads and the loop. */
 	pthread_mutex_t lock;
@@ -279,6 +304,134 @@ static void handle_io(struct vcpu *c, uint16_t port, int out, uint8_t *data,
 	}
 }
 
+/*
+ * An MMIO access.  For a loop-served region we post it and wait for the
+ * answer; anywhere else reads see all ones and writes vanish.  `data`
+ * is in the kvm_run page and len (from the kernel) is checked.
+ */
+static void handle_mmio(struct vcpu *c, uint64_t addr, uint8_t *data,
+                        uint32_t len, int is_write)
+{
+	struct kvm_vm *vm = c->vm;
+	uint64_t v = 0;
+	unsigned i;
+
+	if (len == 0 || len > 8)
+		return;
+	for (i = 0; i < vm->nmmio; i++)
+		if (addr >= vm->mmio[i].base && addr - vm->mmio[i].base < vm->mmio[i].size)
+			break;
+	if (i == vm->nmmio) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	if (is_write)
+		memcpy(&v, data, len);
+	pthread_mutex_lock(&vm->lock);
+	c->req = (struct mmio_req){ i, addr - vm->mmio[i].base, len, is_write, v, 1 };
+	pthread_mutex_unlock(&vm->lock);
+	{
+		uint64_t one = 1;
+		if (write(vm->event_fd, &one, sizeof(one)) < 0) {
+			/* counter full: the loop is awake anyway */
+		}
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (c->req.state == 1 && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (c->req.state == 2 && !is_write)
+		memcpy(data, &c->req.data, len);
+	c->req.state = 0;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+int kvm_vm_service(struct kvm_vm *vm)
+{
+	unsigned i;
+	int served = 0;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->vcpu[i];
+		struct mmio_req r;
+		struct mmio_region *m;
+
+		pthread_mutex_lock(&vm->lock);
+		r = c->req;
+		pthread_mutex_unlock(&vm->lock);
+		if (r.state != 1)
+			continue;
+		/* The handler may run Lua hooks: no lock held here. */
+		m = &vm->mmio[r.region];
+		if (r.is_write)
+			m->wr(m->opaque, r.off, r.size, r.data);
+		else
+			r.data = m->rd(m->opaque, r.off, r.size);
+		pthread_mutex_lock(&vm->lock);
+		c->req.data = r.data;
+		c->req.state = 2;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+		served++;
+	}
+	return served;
+}
+
+int kvm_vm_add_mmio(struct kvm_vm *vm, uint64_t base, uint64_t size,
+                    kvm_mmio_read_fn rd, kvm_mmio_write_fn wr, void *opaque)
+{
+	if (vm->nmmio == KVM_MAX_MMIO || vm->vcpu[0].started)
+		return -ENOSPC;
+	vm->mmio[vm->nmmio++] = (struct mmio_region){ base, size, rd, wr, opaque };
+	return 0;
+}
+
+static int keep_fd(struct kvm_vm *vm, int fd)
+{
+	if (vm->nfds == KVM_MAX_EVENTFDS) {
+		close(fd);
+		return -ENOSPC;
+	}
+	vm->fds[vm->nfds++] = fd;
+	return fd;
+}
+
+int kvm_vm_ioeventfd(struct kvm_vm *vm, uint64_t addr, unsigned len,
+                     uint64_t datamatch)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), e;
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch, .addr = addr, .len = len,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	if (fd < 0)
+		return -errno;
+	io.fd = fd;
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return keep_fd(vm, fd);
+}
+
+int kvm_vm_irqfd(struct kvm_vm *vm, unsigned gsi)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), e;
+	struct kvm_irqfd irq = { .gsi = gsi };
+
+	if (fd < 0)
+		return -errno;
+	irq.fd = (uint32_t)fd;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return keep_fd(vm, fd);
+}
+
 /* Wait while paused; returns non-zero when the thread must leave. */
 static int park_if_paused(struct vcpu *c)
 {
@@ -338,10 +491,9 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		case KVM_EXIT_MMIO:
-			/* No MMIO devices yet: reads see all ones. */
 			c->stat[KSTAT_MMIO]++;
-			if (!run->mmio.is_write)
-				memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+			handle_mmio(c, run->mmio.phys_addr, run->mmio.data,
+			            run->mmio.len, run->mmio.is_write);
 			break;
 		case KVM_EXIT_HLT:
 			/* With the in-kernel irqchip HLT is handled by KVM; if
@@ -683,6 +835,9 @@ void kvm_vm_pause(struct kvm_vm *vm)
 		for (i = 0; i < vm->ncpus; i++)
 			if (vm->vcpu[i].started)
 				pthread_kill(vm->vcpu[i].thread, KICK_SIGNAL);
+		/* A vCPU waiting for its MMIO answer cannot park until the
+		 * loop - this thread - gives it. */
+		kvm_vm_service(vm);
 		usleep(1000);
 		pthread_mutex_lock(&vm->lock);
 	}
@@ -710,6 +865,8 @@ void kvm_vm_destroy(struct kvm_vm *vm)
 		if (vm->vcpu[i].fd >= 0)
 			close(vm->vcpu[i].fd);
 	}
+	for (i = 0; i < vm->nfds; i++)
+		close(vm->fds[i]);
 	if (vm->event_fd >= 0)
 		close(vm->event_fd);
 	if (vm->vm_fd >= 0)

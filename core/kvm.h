@@ -62,6 +62,25 @@ enum vm_exit kvm_vm_exit_reason(struct kvm_vm *vm, char *detail, size_t len);
 void kvm_vm_stats(struct kvm_vm *vm, uint64_t out[KSTAT__COUNT]);
 unsigned kvm_vm_ncpus(const struct kvm_vm *vm);
 
+/*
+ * Guest-physical regions whose accesses are served on the loop thread
+ * (the thread that runs Lua): a vCPU that touches one posts the access
+ * and waits for kvm_vm_service() to answer it.  Added before start.
+ */
+typedef uint64_t (*kvm_mmio_read_fn)(void *opaque, uint64_t off, unsigned size);
+typedef void (*kvm_mmio_write_fn)(void *opaque, uint64_t off, unsigned size,
+                                  uint64_t val);
+int kvm_vm_add_mmio(struct kvm_vm *vm, uint64_t base, uint64_t size,
+                    kvm_mmio_read_fn rd, kvm_mmio_write_fn wr, void *opaque);
+/* Serve the accesses vCPUs have posted; returns how many. */
+int kvm_vm_service(struct kvm_vm *vm);
+/* An eventfd KVM signals when the guest writes `datamatch` (len bytes)
+ * at `addr`, without an exit to us; or -errno. */
+int kvm_vm_ioeventfd(struct kvm_vm *vm, uint64_t addr, unsigned len,
+                     uint64_t datamatch);
+/* An eventfd that injects an edge on `gsi` when written; or -errno. */
+int kvm_vm_irqfd(struct kvm_vm *vm, unsigned gsi);
+
 /* General registers of vCPU i (only while paused or stopped). */
 struct kvm_vcpu_regs { uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp,
 	r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags, cr0, cr3, cr4, efer; };

@@ -498,11 +498,14 @@ static int d_tostring(lua_State *L)
 	struct ldev *v = luaL_checkudata(L, 1, VMLUA_DEVICE);
 	if (v->closed)
 		lua_pushliteral(L, VMLUA_DEVICE " (closed)");
-	else
-		lua_pushfstring(L, VMLUA_DEVICE " (id %d, %d queues, status 0x%02x%s%s)",
-		                (int)v->d.id, (int)v->d.nqueues, (int)v->d.status,
-		                v->d.reason ? ", needs reset: " : "",
-		                v->d.reason ? vdev_reason_name(v->d.reason) : "");
+	else {
+		char buf[128];
+		snprintf(buf, sizeof(buf), VMLUA_DEVICE " (id %u, %u queues, status 0x%02x%s%s)",
+		         (unsigned)v->d.id, v->d.nqueues, (unsigned)v->d.status,
+		         v->d.reason ? ", needs reset: " : "",
+		         v->d.reason ? vdev_reason_name(v->d.reason) : "");
+		lua_pushstring(L, buf);
+	}
 	return 1;
 }
 

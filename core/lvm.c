@@ -14,15 +14,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
+#include "device.h"
 #include "kvm.h"
 #include "memory.h"
+#include "mmio.h"
 #include "vmlua.h"
+#include "x86.h"
+
+#define LVM_MAX_DEVICES 32
+
+/* A virtio device on this machine's virtio-mmio transport. */
+struct lvm_dev {
+	struct mmio_transport t;
+	struct vdev *dev;
+	int irqfd;                         /* -1 if KVM had none */
+	int notify_fd[VDEV_MAX_QUEUES];    /* ioeventfds, -1 where none */
+};
 
 struct lvm {
 	struct kvm_vm *vm;     /* NULL once closed */
 	struct memory *mem;
 	int started;
 	int input_fd;          /* console input polled by :poll(), or -1 */
+	struct lvm_dev *devs[LVM_MAX_DEVICES];
+	unsigned ndevs;
 };
 
 static struct lvm *checkvm(lua_State *L, int idx)
@@ -60,19 +77,120 @@ static int l_vm(lua_State *L)
 		        "field 'cpus' must be 1..%d, got %I", KVM_MAX_VCPUS, cpus));
 	lua_pop(L, 1);
 
-	v = lua_newuserdatauv(L, sizeof(*v), 1);
-	v->vm = NULL;
+	v = lua_newuserdatauv(L, sizeof(*v), 2);
+	memset(v, 0, sizeof(*v));
 	v->mem = mem;
-	v->started = 0;
 	v->input_fd = -1;
 	luaL_setmetatable(L, VMLUA_VM);
-	/* The VM keeps its Memory alive. */
+	/* The VM keeps its Memory and its Devices alive. */
 	lua_pushvalue(L, -2);
 	lua_setiuservalue(L, -2, 1);
+	lua_newtable(L);
+	lua_setiuservalue(L, -2, 2);
 	v->vm = kvm_vm_create(mem, (unsigned)cpus, err, sizeof(err));
 	if (!v->vm)
 		return vmlua_fail(L, err);
 	return 1;
+}
+
+static uint64_t dev_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct lvm_dev *ld = opaque;
+	return mmio_read(&ld->t, off, size);
+}
+
+static void dev_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+	struct lvm_dev *ld = opaque;
+	mmio_write(&ld->t, off, size, val);
+}
+
+/* The device wants the guest's attention: an edge on its GSI. */
+static void dev_interrupt(struct vdev *d)
+{
+	struct lvm_dev *ld = d->transport;
+	uint64_t one = 1;
+	if (ld && ld->irqfd >= 0 && write(ld->irqfd, &one, sizeof(one)) < 0) {
+		/* counter full: an interrupt is pending anyway */
+	}
+}
+
+/*
+ * vm:add_device(device, base, gsi): put a vmlua.Device on the machine's
+ * virtio-mmio transport at window `base` with interrupt `gsi` (the ACPI
+ * tables must say the same).  Before start.
+ */
+static int m_add_device(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	struct vdev *d = vmlua_checkdevice(L, 2);
+	uint64_t base = vmlua_checkaddr(L, 3);
+	lua_Integer gsi = luaL_checkinteger(L, 4);
+	struct lvm_dev *ld;
+	unsigned q;
+	int rc;
+
+	vmlua_checknargs(L, 4);
+	if (v->started)
+		return luaL_error(L, "devices are added before the machine starts");
+	luaL_argcheck(L, base >= 0xc0000000ULL && base + MMIO_WINDOW_SIZE <= 0xfec00000ULL &&
+	              base % 0x200 == 0, 3, "window must be 512-byte aligned in the 32-bit hole");
+	luaL_argcheck(L, gsi >= 5 && gsi <= 23, 4, "gsi must be 5..23");
+	if (d->transport)
+		return luaL_argerror(L, 2, "device is already on a machine");
+	if (v->ndevs == LVM_MAX_DEVICES)
+		return luaL_error(L, "at most %d devices", LVM_MAX_DEVICES);
+	ld = calloc(1, sizeof(*ld));
+	if (!ld)
+		return luaL_error(L, "out of memory");
+	mmio_init(&ld->t, d);
+	ld->dev = d;
+	rc = kvm_vm_add_mmio(v->vm, base, MMIO_WINDOW_SIZE, dev_read, dev_write, ld);
+	if (rc < 0) {
+		free(ld);
+		return vmlua_fail(L, "no room for another MMIO region");
+	}
+	ld->irqfd = kvm_vm_irqfd(v->vm, (unsigned)gsi);
+	if (ld->irqfd < 0) {
+		int e = -ld->irqfd;
+		free(ld);
+		lua_pushnil(L);
+		lua_pushfstring(L, "KVM_IRQFD (gsi %d): %s", (int)gsi, strerror(e));
+		return 2;
+	}
+	/* Kicks go straight to an eventfd; where KVM cannot, they arrive
+	 * as MMIO writes to QueueNotify, which work too, only slower. */
+	for (q = 0; q < VDEV_MAX_QUEUES; q++)
+		ld->notify_fd[q] = q < d->nqueues ? kvm_vm_ioeventfd(v->vm, base + 0x50, 4, q) : -1;
+	for (q = 0; q < VDEV_MAX_QUEUES; q++)
+		if (ld->notify_fd[q] < 0)
+			ld->notify_fd[q] = -1;
+	d->transport = ld;
+	d->on_interrupt = dev_interrupt;
+	vdev_attach(d, v->mem);
+	v->devs[v->ndevs++] = ld;
+	lua_getiuservalue(L, 1, 2);
+	lua_pushvalue(L, 2);
+	lua_rawseti(L, -2, (lua_Integer)v->ndevs);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Kicks that arrived on ioeventfds while we slept. */
+static void serve_notifies(struct lvm *v, struct pollfd *pfd, int nfd)
+{
+	int k;
+	for (k = 0; k < nfd; k++) {
+		unsigned i, q;
+		uint64_t n;
+		if (!pfd[k].revents)
+			continue;
+		for (i = 0; i < v->ndevs; i++)
+			for (q = 0; q < VDEV_MAX_QUEUES; q++)
+				if (v->devs[i]->notify_fd[q] == pfd[k].fd &&
+				    read(pfd[k].fd, &n, sizeof(n)) == sizeof(n))
+					vdev_notify(v->devs[i]->dev, q);
+	}
 }
 
 /* vm:start(entry, boot_params) -> true, or nil, message */
@@ -115,7 +233,7 @@ static int m_poll(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	double timeout = luaL_optnumber(L, 2, 0);
 	char buf[16384], detail[256];
-	struct pollfd pfd[3];
+	struct pollfd pfd[3 + LVM_MAX_DEVICES * VDEV_MAX_QUEUES];
 	double deadline;
 	enum vm_exit e;
 	size_t n;
@@ -125,7 +243,9 @@ static int m_poll(lua_State *L)
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
 	deadline = now() + timeout;
 	for (;;) {
-		int ms, rc;
+		int ms, rc, base;
+		unsigned i, q;
+		kvm_vm_service(v->vm);
 		n = kvm_vm_output(v->vm, buf, sizeof(buf));
 		e = kvm_vm_exit_reason(v->vm, detail, sizeof(detail));
 		if (n || e != VM_EXIT_NONE)
@@ -138,14 +258,21 @@ static int m_poll(lua_State *L)
 		nfd = 2;
 		if (v->input_fd >= 0)
 			pfd[nfd++] = (struct pollfd){ v->input_fd, POLLIN, 0 };
+		base = nfd;
+		for (i = 0; i < v->ndevs; i++)
+			for (q = 0; q < VDEV_MAX_QUEUES; q++)
+				if (v->devs[i]->notify_fd[q] >= 0)
+					pfd[nfd++] = (struct pollfd){ v->devs[i]->notify_fd[q], POLLIN, 0 };
 		rc = poll(pfd, (nfds_t)nfd, ms);
+		if (rc > 0)
+			serve_notifies(v, pfd + base, nfd - base);
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));
 		if (rc > 0 && pfd[1].revents) {
 			vmlua_interrupt_clear();
 			return luaL_error(L, "interrupted");
 		}
-		if (rc > 0 && nfd == 3 && pfd[2].revents) {
+		if (rc > 0 && v->input_fd >= 0 && pfd[2].revents) {
 			char in[256];
 			ssize_t got = read(v->input_fd, in, sizeof(in));
 			if (got > 0)
@@ -274,9 +401,16 @@ static int m_close(lua_State *L)
 {
 	struct lvm *v = luaL_checkudata(L, 1, VMLUA_VM);
 	if (v->vm) {
+		unsigned i;
 		stop(v);
 		kvm_vm_destroy(v->vm);
 		v->vm = NULL;
+		for (i = 0; i < v->ndevs; i++) {
+			v->devs[i]->dev->transport = NULL;
+			v->devs[i]->dev->on_interrupt = NULL;
+			free(v->devs[i]);
+		}
+		v->ndevs = 0;
 	}
 	return 0;
 }
@@ -330,6 +464,7 @@ static const luaL_Reg vm_meta[] = {
 
 static const luaL_Reg vm_methods[] = {
 	{"start", m_start},
+	{"add_device", m_add_device},
 	{"poll", m_poll},
 	{"send", m_send},
 	{"input", m_input},
@@ -351,4 +486,15 @@ void vmlua_vm_register(lua_State *L)
 	lua_setfield(L, -2, "kvm_supported");
 	lua_pushcfunction(L, l_kvm_hardware);
 	lua_setfield(L, -2, "kvm_hardware");
+	/* Where virtio-mmio devices go (core/x86.h). */
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, (lua_Integer)X86_MMIO_START);
+	lua_setfield(L, -2, "mmio_start");
+	lua_pushinteger(L, (lua_Integer)X86_MMIO_WINDOW);
+	lua_setfield(L, -2, "mmio_window");
+	lua_pushinteger(L, MMIO_WINDOW_SIZE);
+	lua_setfield(L, -2, "mmio_size");
+	lua_pushinteger(L, X86_MMIO_IRQ_BASE);
+	lua_setfield(L, -2, "mmio_irq_base");
+	lua_setfield(L, -2, "x86");
 }

@@ -34,3 +34,58 @@ describe("selftest guest #kvm", function()
     end
   end
 end)
+
+describe("selftest guest with virtio-mmio devices #kvm", function()
+  local ok, why = env.kvm()
+  if not ok then pending("needs the kvm backend: " .. why) return end
+  local have, whynot = env.have_selftest()
+  if not have then pending(whynot) return end
+
+  it("drives a Lua rng and a Lua echo device through a round trip each", function()
+    local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\x5a\xa5"):rep(n // 2) end)
+    local echo = dofile("scripts/devices/echo.lua")()
+    local statuses = {}
+    rng:on("status", function(_, new) statuses[#statuses + 1] = new end)
+    local vm = assert(vmlua.vm{
+      backend = "kvm", kernel = env.selftest, memory = "256M", cpus = 1,
+      cmdline = "selftest.cpus=1 selftest.mem=268435456", console = "none",
+      devices = { rng, echo },
+    })
+    vm:start()
+    local reason = vm:wait(120)
+    local out = vm:output()
+    vm:close()
+    assert.equal("poweroff", reason, out)
+    assert.matches("selftest: ok dsdt %(\\_S5 SLP_TYP 5, 2 LNRO0005 virtio%-mmio devices%)", out)
+    assert.matches("selftest: virtio 16 bytes: 5a a5 5a a5 5a a5 5a a5 5a a5 5a a5 5a a5 5a a5\n", out)
+    assert.matches("selftest: ok virtio%-mmio device 4 at 0xd0000000 %(round trip", out)
+    assert.matches("selftest: virtio 4 bytes: 70 69 6e 67\n", out)
+    assert.matches("selftest: ok virtio%-mmio device 65535 at 0xd0001000 %(round trip", out)
+    assert.matches("selftest: PASS\n", out)
+    -- The Lua hooks saw the driver walk the status machine, then reset.
+    assert.same({ 0, 1, 3, 11, 15, 0 }, statuses)
+    assert.equal(1, rng.notifies)
+    assert.equal(1, echo.notifies)
+  end)
+
+  it("keeps going when a device's hook fails: the device needs a reset, the guest sees no answer", function()
+    local errors = {}
+    local bad = require("vmlua.virtio").device{ id = 4, queues = { 8 },
+      notify = function() error("this device is broken") end,
+      on_error = function(_, why) errors[#errors + 1] = why end }
+    local vm = assert(vmlua.vm{
+      backend = "kvm", kernel = env.selftest, memory = "256M",
+      cmdline = "selftest.cpus=1 selftest.mem=268435456", console = "none",
+      devices = { bad },
+    })
+    vm:start()
+    local reason = vm:wait(120)
+    local out = vm:output()
+    vm:close()
+    assert.equal("poweroff", reason, out)
+    assert.matches("selftest: FAIL virtio: device 4 at 0xd0000000: no answer", out)
+    -- The hook's error broke the device; the guest's reset mended it.
+    assert.same({ "hook_error" }, errors)
+    assert.is_nil(bad.broken)
+  end)
+end)

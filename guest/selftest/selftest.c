@@ -28,18 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
+#include "selftest.h"
 
-/* Loads that may be unaligned and may alias anything: the e820 entries
- * are 20 bytes apart and ACPI tables have no alignment at all. */
-typedef u32 u32u __attribute__((aligned(1), may_alias));
-typedef u64 u64u __attribute__((aligned(1), may_alias));
-
-static u8 rd8(u64 a)   { return *(const volatile u8 *)a; }
-static u32 rd32(u64 a) { return *(const volatile u32u *)a; }
+u8 rd8(u64 a)   { return *(const volatile u8 *)a; }
+u32 rd32(u64 a) { return *(const volatile u32u *)a; }
 static u64 rd64(u64 a) { return *(const volatile u64u *)a; }
 
 #define KiB (1ULL << 10)
@@ -90,9 +82,6 @@ static unsigned failures;
 /* gcc may call these for struct copies even with -fno-builtin.  The
  * Makefile passes -fno-tree-loop-distribute-patterns so that gcc does not
  * turn these very loops back into calls to themselves. */
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
 
 void *memset(void *d, int c, size_t n)
 {
@@ -223,8 +212,7 @@ static void vsay(const char *fmt, va_list ap)
 	}
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+void say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -233,8 +221,7 @@ static void say(const char *fmt, ...)
 }
 
 /* "selftest: ok <what>" and its detail. */
-static void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void ok(const char *fmt, ...)
+void ok(const char *fmt, ...)
 {
 	va_list ap;
 	say("selftest: ok ");
@@ -245,9 +232,7 @@ static void ok(const char *fmt, ...)
 }
 
 /* "selftest: FAIL <what>: <detail>", and one more failed check. */
-static void fail(const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void fail(const char *what, const char *fmt, ...)
+void fail(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 	failures++;
@@ -688,6 +673,9 @@ static unsigned count_in_table(u64 t, const char *s)
 	return n;
 }
 
+/* The DSDT, once found and checked, for the virtio probe. */
+static u64 dsdt_addr;
+
 static void check_dsdt(u64 fadt, struct power *pw)
 {
 	u32 flen = rd32(fadt + 4);
@@ -711,6 +699,7 @@ static void check_dsdt(u64 fadt, struct power *pw)
 		return;
 	}
 	pw->slp_typ = (u8)typ;
+	dsdt_addr = dsdt;
 	ok("dsdt (\\_S5 SLP_TYP %d, %u LNRO0005 virtio-mmio devices)", typ,
 	   count_in_table(dsdt, "LNRO0005"));
 }
@@ -959,6 +948,8 @@ void selftest_main(u64 bp, u64 rflags)
 		check_e820(bp, &ex);
 		check_ram();
 		check_acpi(bp, &ex, &pw);
+		if (dsdt_addr)
+			check_virtio(dsdt_addr);
 	}
 
 	if (failures)

@@ -18,7 +18,7 @@ local HISTORY = 64 * 1024
 local options = {
   backend = "string", memory = "size", cpus = "number", kernel = "string",
   initrd = "string", cmdline = "string", console = "console",
-  log = "string", input = "boolean",
+  log = "string", input = "boolean", devices = "devices",
 }
 
 local function argerror(msg)
@@ -41,6 +41,15 @@ local function check_options(opts)
       if v ~= false and v ~= "stdout" and v ~= "none" and type(v) ~= "function" then
         argerror("option 'console' must be 'stdout', 'none', false or a function")
       end
+    elseif want == "devices" then
+      if type(v) ~= "table" then argerror("option 'devices' must be a list of vmlua.Device") end
+      for i, d in ipairs(v) do
+        local mt = getmetatable(d)
+        if type(mt) ~= "table" or mt.__name ~= "vmlua.Device" then
+          argerror("devices[" .. i .. "] must be a vmlua.Device")
+        end
+      end
+      if #v > 19 then argerror("at most 19 devices") end
     elseif want == "number" then
       if math.type(v) ~= "integer" or v < 1 then
         argerror("option '" .. k .. "' must be a positive integer")
@@ -78,8 +87,15 @@ function M.new(opts)
   local cpus = opts.cpus or 1
   local mem, err = core.memory(opts.memory or "256M")
   if not mem then return nil, err end
+  -- Each device gets a virtio-mmio window and an interrupt, and the DSDT
+  -- says where, so that the guest's virtio_mmio driver finds it.
+  local devices, mmio = opts.devices or {}, {}
+  for i = 1, #devices do
+    mmio[i] = { base = core.x86.mmio_start + (i - 1) * core.x86.mmio_window,
+                size = core.x86.mmio_size, gsi = core.x86.mmio_irq_base + i - 1 }
+  end
   local rsdp
-  rsdp, err = core.acpi(mem, { cpus = cpus })
+  rsdp, err = core.acpi(mem, { cpus = cpus, mmio = mmio })
   if not rsdp then return nil, err end
   local kernel
   kernel, err = core.kernel(mem, {
@@ -90,6 +106,11 @@ function M.new(opts)
   local machine
   machine, err = core.kvm_vm{ memory = mem, cpus = cpus }
   if not machine then return nil, err end
+  for i, dev in ipairs(devices) do
+    local ok
+    ok, err = machine:add_device(dev, mmio[i].base, mmio[i].gsi)
+    if not ok then machine:close(); return nil, err end
+  end
 
   local logf
   if opts.log then
@@ -105,6 +126,7 @@ function M.new(opts)
     kernel = kernel,
     cpus = cpus,
     rsdp = rsdp,
+    devices = devices,
     state = "stopped",
     _core = machine,
     _console = console,
