@@ -7,18 +7,6 @@
 #include "memory.h"
 #include "vmlua.h"
 
-static lua_Integer int_field(lua_State *L, int t, const char *k, int arg,
-                             const char *what)
-{
-	lua_Integer v;
-	lua_getfield(L, t, k);
-	if (!lua_isinteger(L, -1))
-		luaL_argerror(L, arg, lua_pushfstring(L, "%s must be an integer", what));
-	v = lua_tointeger(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
 /* acpi(memory, { cpus = N, mmio = { {base=, size=, gsi=}, ... } }) -> rsdp */
 static int l_acpi(lua_State *L)
 {
@@ -42,7 +30,7 @@ static int l_acpi(lua_State *L)
 		return luaL_argerror(L, 2, "field 'cpus' is required");
 	lua_pop(L, 1);
 	{
-		lua_Integer c = int_field(L, 2, "cpus", 2, "field 'cpus'");
+		lua_Integer c = vmlua_intfield(L, 2, "cpus", 2, NULL);
 		if (c < 1 || c > 255)
 			return luaL_argerror(L, 2, lua_pushfstring(L,
 			        "field 'cpus' must be 1..255, got %I", c));
@@ -61,9 +49,9 @@ static int l_acpi(lua_State *L)
 			if (lua_rawgeti(L, t, i) != LUA_TTABLE)
 				return luaL_argerror(L, 2, lua_pushfstring(L,
 				        "mmio[%I] must be a table", i));
-			base = int_field(L, -1, "base", 2, "mmio base");
-			size = int_field(L, -1, "size", 2, "mmio size");
-			gsi = int_field(L, -1, "gsi", 2, "mmio gsi");
+			base = vmlua_intfield(L, lua_gettop(L), "base", 2, "mmio base");
+			size = vmlua_intfield(L, lua_gettop(L), "size", 2, "mmio size");
+			gsi = vmlua_intfield(L, lua_gettop(L), "gsi", 2, "mmio gsi");
 			if (base < 0 || size <= 0 || gsi < 0 || gsi > 23)
 				return luaL_argerror(L, 2, lua_pushfstring(L,
 				        "mmio[%I] needs base >= 0, size > 0 and gsi 0..23", i));

@@ -72,17 +72,6 @@ static int opt_bool(lua_State *L, int t, const char *k)
 	return b;
 }
 
-static lua_Integer need_int(lua_State *L, int t, const char *k)
-{
-	lua_Integer v;
-	lua_getfield(L, t, k);
-	if (!lua_isinteger(L, -1))
-		luaL_argerror(L, t, lua_pushfstring(L, "field '%s' must be an integer", k));
-	v = lua_tointeger(L, -1);
-	lua_pop(L, 1);
-	return v;
-}
-
 /*
  * virtqueue(memory, { size=, desc=, avail=, used=, event_idx=, indirect= })
  *   -> Virtqueue, or nil and the reason the layout is refused
@@ -97,10 +86,10 @@ static int l_virtqueue(lua_State *L)
 
 	vmlua_checknargs(L, 2);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	size = need_int(L, 2, "size");
-	desc = need_int(L, 2, "desc");
-	avail = need_int(L, 2, "avail");
-	used = need_int(L, 2, "used");
+	size = vmlua_intfield(L, 2, "size", 2, NULL);
+	desc = vmlua_intfield(L, 2, "desc", 2, NULL);
+	avail = vmlua_intfield(L, 2, "avail", 2, NULL);
+	used = vmlua_intfield(L, 2, "used", 2, NULL);
 	if (opt_bool(L, 2, "event_idx"))
 		flags |= VIRTQ_F_EVENT_IDX;
 	if (opt_bool(L, 2, "indirect"))
@@ -122,7 +111,7 @@ static int l_virtqueue(lua_State *L)
 	}
 	lua_getfield(L, 2, "base");
 	if (!lua_isnil(L, -1)) {
-		lua_Integer base = need_int(L, 2, "base");
+		lua_Integer base = vmlua_intfield(L, 2, "base", 2, NULL);
 		luaL_argcheck(L, base >= 0 && base <= 0xffff, 2, "field 'base' must be 0..65535");
 		virtq_set_base(v->q, (uint16_t)base);
 	}

@@ -70,6 +70,21 @@ bad:
 	return 0;
 }
 
+lua_Integer vmlua_intfield(lua_State *L, int t, const char *k, int arg,
+                           const char *what)
+{
+	lua_Integer v;
+	lua_getfield(L, t, k);
+	if (!lua_isinteger(L, -1)) {
+		if (what)
+			luaL_argerror(L, arg, lua_pushfstring(L, "%s must be an integer", what));
+		luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be an integer", k));
+	}
+	v = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
 uint64_t vmlua_checkaddr(lua_State *L, int idx)
 {
 	return (uint64_t)luaL_checkinteger(L, idx);

@@ -153,7 +153,8 @@ static int broke(struct virtq *q, int reason)
 static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 {
 	const uint8_t *table = q->desc;
-	uint32_t tsize = q->size, limit = q->size, count = 0, idx = head;
+	uint32_t tsize = q->size, count = 0, idx = head;
+	uint32_t limit = tsize;
 	int indirect = 0, seen_write = 0;
 	unsigned n = 0;
 

@@ -89,6 +89,11 @@ void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
  */
 uint64_t vmlua_checksize(lua_State *L, int idx, const char *what);
 
+/* Field k of the table at t as an integer, or an argument error on
+ * argument `arg`: "<what> must be an integer" (what: "field 'k'" if NULL). */
+lua_Integer vmlua_intfield(lua_State *L, int t, const char *k, int arg,
+                           const char *what);
+
 /* An unsigned 64-bit address argument (a Lua integer, taken as unsigned). */
 uint64_t vmlua_checkaddr(lua_State *L, int idx);
 
