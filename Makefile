@@ -43,6 +43,8 @@ CORE_OBJS = \
 	$(B)/core/device.o \
 	$(B)/core/ldevice.o \
 	$(B)/core/mmio.o \
+	$(B)/core/uml.o \
+	$(B)/core/luml.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o
@@ -51,13 +53,15 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(B)/guest/selftest.elf
 
-.PHONY: all test run guest selftest kernel fuzz bench lint install clean deps help
+.PHONY: all test run run-selftest guest selftest kernel fuzz bench lint install clean deps help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
 help:
 	@echo "make            build build/vmlua, the Lua module and the selftest guest"
-	@echo "make run        build and boot the default guest"
+	@echo "make run        build, build the default guest, boot it, run a command"
+	@echo "make run-selftest  boot the selftest guest on the kvm backend"
+	@echo "make guest      build the default guest (uml) into $(B)/guest"
 	@echo "make test       install what is missing (Debian), build, run every spec"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
 	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
@@ -89,13 +93,24 @@ kernel: deps
 	@sh scripts/fetch-kernel.sh $(B)/guest-cache
 
 # Every spec, as TAP (kept in build/test.tap), then one summary line.
-test: deps all kernel
+test: deps all kernel guest
 	@set -o pipefail; $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
 
 
-run: all
+# The default guest for the uml backend (cached in build/guest-cache).
+GUEST = $(B)/guest/uml/initramfs.cpio
+guest: $(VMLUA) deps
+	$(VMLUA) scripts/build-guest.lua --cache $(B)/guest-cache --out $(B)/guest/uml
+
+# The main job: build, build the guest, boot it, run a command, power off.
+RUN_CMD ?= echo "hello from $$(uname -sr) on $$(hostname), $$(grep -c ^processor /proc/cpuinfo) CPU, $$(free -m | awk '/Mem/ {print $$2}') MiB"
+run: all guest
+	$(VMLUA) scripts/boot.lua --backend auto --timeout 120 --run '$(RUN_CMD)'
+
+# The kvm backend's own guest.
+run-selftest: all
 	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cpus 2 --mem 256 --cmdline "selftest.cpus=2 selftest.mem=268435456" --timeout 120 --stats
 
 # libFuzzer + ASan + UBSan on the ring walker.  New inputs go to

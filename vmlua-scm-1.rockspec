@@ -38,6 +38,8 @@ build = {
         "core/device.c",
         "core/ldevice.c",
         "core/mmio.c",
+        "core/uml.c",
+        "core/luml.c",
         "core/lvmlua.c",
       },
       incdirs = { "core" },

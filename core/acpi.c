@@ -237,6 +237,29 @@ static void emit_com1(struct aml *a)
 	emit_pkg(a, devop, 2, &body);
 }
 
+/*
+ * Device (PEVT) { _HID "QEMU0001", IO 0x505/1 }: the pvpanic port, under
+ * the id Linux's pvpanic-mmio driver binds, so a guest that loads it
+ * tells us about a panic without our reading the console.
+ */
+static void emit_pvpanic(struct aml *a)
+{
+	static const uint8_t devop[2] = { 0x5b, 0x82 };
+	struct aml body = { .n = 0 };
+	uint8_t res[8];
+
+	emit(&body, "PEVT", 4);
+	emit_name_string(&body, "_HID", "QEMU0001");
+	res[0] = 0x47;                      /* IO (Decode16, 0x505, 0x505, 1, 1) */
+	res[1] = 1;
+	put16(res + 2, X86_PVPANIC_PORT);
+	put16(res + 4, X86_PVPANIC_PORT);
+	res[6] = 1;
+	res[7] = 1;
+	emit_crs(&body, res, sizeof(res));
+	emit_pkg(a, devop, 2, &body);
+}
+
 static void build_dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	static const uint8_t s5[] = {
@@ -253,6 +276,7 @@ static void build_dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	emit(a, s5, sizeof(s5));
 	emit(&sb, "\\_SB_", 5);
 	emit_com1(&sb);
+	emit_pvpanic(&sb);
 	for (i = 0; i < cfg->nmmio; i++)
 		emit_virtio_mmio(&sb, i, &cfg->mmio[i]);
 	emit_pkg(a, &scopeop, 1, &sb);
@@ -268,13 +292,23 @@ int acpi_build(struct memory *m, const struct acpi_config *cfg,
 
 	if (cfg->ncpus < 1 || cfg->ncpus > 255)
 		return errbuf_set(err, errlen, "acpi: cpus must be 1..255, got %u", cfg->ncpus);
-	if (cfg->nmmio > sizeof(cfg->mmio) / sizeof(cfg->mmio[0]))
-		return errbuf_set(err, errlen, "acpi: at most %zu virtio-mmio devices, got %u",
-		            sizeof(cfg->mmio) / sizeof(cfg->mmio[0]), cfg->nmmio);
-	for (i = 0; i < cfg->nmmio; i++)
-		if (cfg->mmio[i].base + cfg->mmio[i].size > 0x100000000ULL ||
-		    cfg->mmio[i].base + cfg->mmio[i].size < cfg->mmio[i].base)
-			return errbuf_set(err, errlen, "acpi: virtio-mmio window %u is not below 4 GiB", i);
+	if (cfg->nmmio > X86_MMIO_MAX)
+		return errbuf_set(err, errlen, "acpi: at most %d virtio-mmio devices, got %u",
+		                  X86_MMIO_MAX, cfg->nmmio);
+	/* Memory32Fixed holds a 32-bit base and a 32-bit size: the window
+	 * must be non-empty and end at or below 4 GiB.  Comparing against
+	 * the room left above base, never base + size, keeps a huge size
+	 * from wrapping past the check. */
+	for (i = 0; i < cfg->nmmio; i++) {
+		const struct acpi_mmio_device *w = &cfg->mmio[i];
+		if (w->size == 0)
+			return errbuf_set(err, errlen, "acpi: virtio-mmio window %u is empty", i);
+		if (w->base >= X86_HOLE_END || w->size > X86_HOLE_END - w->base ||
+		    w->size > 0xffffffffULL)
+			return errbuf_set(err, errlen,
+			                  "acpi: virtio-mmio window %u (0x%llx, 0x%llx bytes) is not below 4 GiB",
+			                  i, (unsigned long long)w->base, (unsigned long long)w->size);
+	}
 	area = memory_translate(m, X86_ACPI_START, X86_ACPI_END - X86_ACPI_START);
 	if (!area)
 		return errbuf_set(err, errlen, "acpi: guest RAM does not cover 0x%llx..0x%llx",

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include "memory.h"
+#include "x86.h"
 
 struct acpi_mmio_device {
 	uint64_t base, size;   /* virtio-mmio window */
@@ -16,7 +17,7 @@ struct acpi_mmio_device {
 struct acpi_config {
 	unsigned ncpus;                        /* 1..255 */
 	unsigned nmmio;                        /* virtio-mmio devices to declare */
-	struct acpi_mmio_device mmio[32];
+	struct acpi_mmio_device mmio[X86_MMIO_MAX];
 };
 
 /*

@@ -295,7 +295,7 @@ static void handle_io(struct vcpu *c, uint16_t port, int out, uint8_t *data,
 		if (data[0] == 0xfe)
 			set_exit(vm, VM_EXIT_REBOOT, "guest pulsed reset through the i8042");
 		break;
-	case 0x505: /* pvpanic */
+	case X86_PVPANIC_PORT:
 		if (data[0] & 1)
 			set_exit(vm, VM_EXIT_PANIC, "guest signalled pvpanic");
 		break;

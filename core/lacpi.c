@@ -7,7 +7,16 @@
 #include "memory.h"
 #include "vmlua.h"
 
-/* acpi(memory, { cpus = N, mmio = { {base=, size=, gsi=}, ... } }) -> rsdp */
+/***
+ * Write the ACPI tables of an x86 machine into its guest memory.
+ * @function acpi
+ * @tparam vmlua.Memory memory the guest's RAM (must cover 0xe0000..0xfffff)
+ * @tparam table opts `cpus` (1..255, required) and `mmio`, a list of
+ *   `{ base =, size =, gsi = }` virtio-mmio windows (at most 32)
+ * @treturn[1] integer the RSDP's guest-physical address
+ * @return[2] nil
+ * @treturn[2] string what could not be built
+ */
 static int l_acpi(lua_State *L)
 {
 	struct memory *m = vmlua_checkmemory(L, 1);
@@ -42,8 +51,9 @@ static int l_acpi(lua_State *L)
 		if (!lua_istable(L, t))
 			return luaL_argerror(L, 2, "field 'mmio' must be a table");
 		n = (lua_Integer)lua_rawlen(L, t);
-		if (n > (lua_Integer)(sizeof(cfg.mmio) / sizeof(cfg.mmio[0])))
-			return luaL_argerror(L, 2, "field 'mmio' has more than 32 devices");
+		if (n > X86_MMIO_MAX)
+			return luaL_argerror(L, 2, lua_pushfstring(L,
+			        "field 'mmio' has more than %d devices", X86_MMIO_MAX));
 		for (i = 1; i <= n; i++) {
 			lua_Integer base, size, gsi;
 			if (lua_rawgeti(L, t, i) != LUA_TTABLE)

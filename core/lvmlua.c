@@ -152,11 +152,21 @@ static int l_monotonic(lua_State *L)
 	return 1;
 }
 
+/* size(s) -> bytes: "256M", "5G", or a whole number */
+static int l_size(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	lua_pushinteger(L, (lua_Integer)vmlua_checksize(L, 1, "size"));
+	return 1;
+}
+
 int luaopen_vmlua_core(lua_State *L)
 {
 	lua_newtable(L);
 	lua_pushcfunction(L, l_monotonic);
 	lua_setfield(L, -2, "monotonic");
+	lua_pushcfunction(L, l_size);
+	lua_setfield(L, -2, "size");
 	vmlua_memory_register(L);
 	vmlua_loader_register(L);
 	vmlua_acpi_register(L);
@@ -164,6 +174,7 @@ int luaopen_vmlua_core(lua_State *L)
 	vmlua_tty_register(L);
 	vmlua_virtq_register(L);
 	vmlua_device_register(L);
+	vmlua_uml_register(L);
 	lua_pushliteral(L, VMLUA_VERSION);
 	lua_setfield(L, -2, "_VERSION");
 	return 1;

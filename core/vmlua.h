@@ -32,6 +32,7 @@ void vmlua_vm_register(lua_State *L);
 void vmlua_tty_register(lua_State *L);
 void vmlua_virtq_register(lua_State *L);
 void vmlua_device_register(lua_State *L);
+void vmlua_uml_register(lua_State *L);
 
 /* The Device at idx (ldevice.c). */
 struct vdev;

@@ -49,6 +49,7 @@
 #define X86_RESET_PORT      0xcf9   /* FADT RESET_REG */
 #define X86_RESET_VALUE     0x06
 #define X86_I8042_PORT      0x64    /* writing 0xfe here also resets */
+#define X86_PVPANIC_PORT    0x505   /* pvpanic: bit 0 written means panic */
 
 /* Sleep control register: SLP_TYP in bits 2..4, SLP_EN is bit 5.  The
  * DSDT's \_S5 package gives SLP_TYP 5 for soft-off. */

@@ -16,9 +16,13 @@ powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
 4 on a reboot, 5 on any other error, 130 when interrupted (Ctrl-C).
 
 options:
-  --backend B    auto, kvm (default auto; auto means kvm for now)
-  --kernel PATH  bzImage or ELF vmlinux (required)
-  --initrd PATH  initial ramdisk
+  --backend B    auto, kvm or uml (default auto: kvm where the CPU has
+                 vmx/svm, uml otherwise)
+  --kernel PATH  kvm: bzImage or ELF vmlinux (required);
+                 uml: linux.uml (default: the one make guest fetched)
+  --initrd PATH  initial ramdisk (uml default: make guest's initramfs)
+  --run CMD      run the shell command CMD in the default guest, show
+                 its output and power off
   --cmdline STR  kernel command line (default "console=ttyS0")
   --mem MIB      memory in MiB (default 256)
   --cpus N       number of vCPUs (default 1)
@@ -29,14 +33,16 @@ options:
   -h, --help     show this help
 ]]
 
+local scratch_file
 local function die(code, fmt, ...)
+  if scratch_file then os.remove(scratch_file) end
   io.stdout:flush()
   io.stderr:write("boot.lua: ", string.format(fmt, ...), "\n")
   os.exit(code, true)
 end
 
 local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
-  mem = true, cpus = true, timeout = true, log = true }
+  mem = true, cpus = true, timeout = true, log = true, run = true }
 
 local function parse(argv)
   local o = {}
@@ -77,16 +83,55 @@ local function number(o, name, min)
 end
 
 local o = parse(arg)
+local backend = o.backend or "auto"
+if backend ~= "auto" and backend ~= "kvm" and backend ~= "uml" then
+  die(1, "--backend must be auto, kvm or uml, got '%s'", backend)
+end
+if backend == "auto" then
+  local why
+  backend, why = vmlua.auto_backend()
+  if not backend then die(1, "%s", why) end
+end
+
+-- What `make guest` builds: the uml guest's kernel and initramfs.
+local GUEST_KERNEL = "build/guest-cache/uml/root/usr/bin/linux.uml"
+local GUEST_INITRD = "build/guest/uml/initramfs.cpio"
+local function exists(p) local f = io.open(p, "rb"); if f then f:close() end return f ~= nil end
+if backend == "uml" then
+  if not o.kernel and exists(GUEST_KERNEL) then o.kernel = GUEST_KERNEL end
+  if not o.initrd then
+    if not exists(GUEST_INITRD) then
+      die(1, "no --initrd, and %s is missing: run make guest", GUEST_INITRD)
+    end
+    o.initrd = GUEST_INITRD
+  end
+  o.cmdline = o.cmdline or "quiet"
+end
 if not o.kernel then die(1, "--kernel PATH is required (see --help)") end
+
+-- --run: the command goes into the guest as /etc/vmlua/run, in a small
+-- archive appended to the initramfs (the kernel unpacks both in turn).
+local scratch
+if o.run then
+  if not o.initrd then die(1, "--run needs an initramfs (--initrd, or the default guest)") end
+  local src = assert(io.open(o.initrd, "rb"))
+  local base = src:read("a")
+  src:close()
+  local extra = require("vmlua.cpio").new()
+  extra:dir("etc"); extra:dir("etc/vmlua")
+  extra:file("etc/vmlua/run", o.run .. "\n", 493)
+  scratch = os.tmpname()
+  local f = assert(io.open(scratch, "wb"))
+  f:write(base, extra:finish())
+  f:close()
+  o.initrd = scratch
+  scratch_file = scratch
+end
 local mem = number(o, "mem", 1) or 256
 local cpus = number(o, "cpus", 1) or 1
 local timeout = number(o, "timeout", 0)
 if math.type(cpus) ~= "integer" and cpus ~= math.floor(cpus) then
   die(1, "--cpus must be a whole number, got '%s'", o.cpus)
-end
-local backend = o.backend or "auto"
-if backend ~= "auto" and backend ~= "kvm" then
-  die(1, "--backend must be auto or kvm, got '%s'", backend)
 end
 
 local vm, err = vmlua.vm{
@@ -122,6 +167,7 @@ if o.stats then
     vmlua.core.monotonic() - t0, st.cpus, table.concat(parts, " ")))
 end
 vm:close()
+if scratch_file then os.remove(scratch_file) end
 if reason == "poweroff" then os.exit(0, true) end
 if reason == nil then die(2, "timeout after %g s: the guest did not power off", timeout) end
 if reason == "panic" then die(3, "guest panic: %s", detail) end

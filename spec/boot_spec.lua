@@ -21,12 +21,12 @@ describe("scripts/boot.lua", function()
   describe("rejects bad options with one line and no traceback", function()
     local cases = {
       { "--bogus", "boot.lua: unknown option '--bogus' (see --help)\n" },
-      { "", "boot.lua: --kernel PATH is required (see --help)\n" },
+      { "--backend kvm", "boot.lua: --kernel PATH is required (see --help)\n" },
       { "--kernel", "boot.lua: option --kernel needs a value\n" },
       { "--kernel x --mem lots", "boot.lua: --mem must be a number of at least 1, got 'lots'\n" },
       { "--kernel x --cpus 0", "boot.lua: --cpus must be a number of at least 1, got '0'\n" },
       { "--kernel x --cpus 1.5", "boot.lua: --cpus must be a whole number, got '1.5'\n" },
-      { "--kernel x --backend xen", "boot.lua: --backend must be auto or kvm, got 'xen'\n" },
+      { "--kernel x --backend xen", "boot.lua: --backend must be auto, kvm or uml, got 'xen'\n" },
     }
     for _, c in ipairs(cases) do
       it("'" .. c[1] .. "'", function()
@@ -42,10 +42,10 @@ describe("scripts/boot.lua", function()
     if not ok then pending("needs the kvm backend: " .. why) return end
 
     it("says which file is wrong and exits 1", function()
-      local out, status = boot("--kernel /nonexistent/vmlinuz")
+      local out, status = boot("--backend kvm --kernel /nonexistent/vmlinuz")
       assert.equal(1, status)
       assert.matches("^boot.lua: /nonexistent/vmlinuz: cannot open: No such file or directory\n$", out)
-      out, status = boot("--kernel /etc")
+      out, status = boot("--backend kvm --kernel /etc")
       assert.equal(1, status)
       assert.equal("boot.lua: /etc: is a directory\n", out)
     end)
@@ -54,7 +54,7 @@ describe("scripts/boot.lua", function()
     if not have then pending(whynot) return end
 
     it("boots the selftest guest, streams its console and exits 0 on poweroff", function()
-      local out, status = boot("--kernel " .. env.selftest ..
+      local out, status = boot("--backend kvm --kernel " .. env.selftest ..
         " --cmdline 'selftest.cpus=1 selftest.mem=268435456' --timeout 120 --stats")
       assert.equal(0, status, out)
       assert.matches("selftest: vmlua selftest guest starting", out)
@@ -63,7 +63,7 @@ describe("scripts/boot.lua", function()
     end)
 
     it("exits 2 with a reason on timeout", function()
-      local out, status = boot("--kernel " .. env.selftest ..
+      local out, status = boot("--backend kvm --kernel " .. env.selftest ..
         " --cmdline 'selftest.cpus=1 selftest.mem=268435456' --timeout 0.001 --quiet")
       assert.equal(2, status, out)
       assert.equal("boot.lua: timeout after 0.001 s: the guest did not power off\n", out)

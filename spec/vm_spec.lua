@@ -153,7 +153,7 @@ describe("vmlua.vm()", function()
     it("names each one", function()
       assert.has_error(function() vmlua.vm() end,
         "bad argument #1 to 'vm' (table expected, got nil)")
-      assert.has_error(function() vmlua.vm{} end,
+      assert.has_error(function() vmlua.vm{ backend = "kvm" } end,
         "bad argument #1 to 'vm' (option 'kernel' is required)")
       assert.has_error(function() vmlua.vm{ kernel = "k", color = "red" } end,
         "bad argument #1 to 'vm' (unknown option 'color')")
@@ -162,7 +162,7 @@ describe("vmlua.vm()", function()
       assert.has_error(function() vmlua.vm{ kernel = "k", memory = {} } end,
         "bad argument #1 to 'vm' (option 'memory' must be a size such as '256M' or a number of bytes)")
       assert.has_error(function() vmlua.vm{ kernel = "k", backend = "xen" } end,
-        "bad argument #1 to 'vm' (option 'backend' must be 'auto' or 'kvm', got 'xen')")
+        "bad argument #1 to 'vm' (option 'backend' must be 'auto', 'kvm' or 'uml', got 'xen')")
       assert.has_error(function() vmlua.vm{ kernel = "k", console = 1 } end,
         "bad argument #1 to 'vm' (option 'console' must be 'stdout', 'none', false or a function)")
     end)
@@ -171,13 +171,13 @@ describe("vmlua.vm()", function()
   if not ok then pending("kvm backend unavailable here: " .. tostring(why)) return end
 
   it("returns nil and the loader's message for a bad kernel", function()
-    local vm, err = vmlua.vm{ kernel = "/nonexistent" }
+    local vm, err = vmlua.vm{ backend = "kvm", kernel = "/nonexistent" }
     assert.is_nil(vm)
     assert.equal("/nonexistent: cannot open: No such file or directory", err)
   end)
 
   it("walks stopped -> starting -> running -> stopping -> stopped and fires exit", function()
-    local vm = assert(vmlua.vm{ kernel = kernel("off", x.print("bye\n") .. x.poweroff),
+    local vm = assert(vmlua.vm{ backend = "kvm", kernel = kernel("off", x.print("bye\n") .. x.poweroff),
                                 memory = "16M", console = "none" })
     local states, exits, seen = {}, {}, {}
     vm:on("state", function(_, new, old) states[#states + 1] = old .. ">" .. new end)
@@ -196,7 +196,7 @@ describe("vmlua.vm()", function()
   end)
 
   it("turns a kernel panic line on the console into exit reason panic", function()
-    local vm = assert(vmlua.vm{ kernel = kernel("panic",
+    local vm = assert(vmlua.vm{ backend = "kvm", kernel = kernel("panic",
       x.print("[ 1.0] Kernel panic - not syncing: VFS: no root\n") .. x.spin),
       memory = "16M", console = "none" })
     vm:start()
@@ -207,7 +207,7 @@ describe("vmlua.vm()", function()
   end)
 
   it("times out, can be paused and resumed, and stops", function()
-    local vm = assert(vmlua.vm{ kernel = kernel("spin", x.spin), memory = "16M", console = "none" })
+    local vm = assert(vmlua.vm{ backend = "kvm", kernel = kernel("spin", x.spin), memory = "16M", console = "none" })
     vm:start()
     assert.same({ nil, "timeout" }, { vm:wait(0.2) })
     vm:pause()
@@ -221,7 +221,7 @@ describe("vmlua.vm()", function()
   end)
 
   it("sends console input to the guest", function()
-    local vm = assert(vmlua.vm{ kernel = kernel("echo", x.echo_one .. x.print("\n") .. x.poweroff),
+    local vm = assert(vmlua.vm{ backend = "kvm", kernel = kernel("echo", x.echo_one .. x.print("\n") .. x.poweroff),
                                 memory = "16M", console = "none" })
     vm:start()
     vm:send("Q")
@@ -232,7 +232,7 @@ describe("vmlua.vm()", function()
 
   it("writes a console log", function()
     local log = dir:path("console.log")
-    local vm = assert(vmlua.vm{ kernel = kernel("log", x.print("logged\n") .. x.poweroff),
+    local vm = assert(vmlua.vm{ backend = "kvm", kernel = kernel("log", x.print("logged\n") .. x.poweroff),
                                 memory = "16M", console = "none", log = log })
     vm:start(); vm:wait(30); vm:close()
     local f = assert(io.open(log)); local text = f:read("a"); f:close()

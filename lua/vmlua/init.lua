@@ -46,15 +46,26 @@ vmlua.backends = {
   },
 }
 
---- Which backend `"auto"` means here.  Until the uml backend exists it
--- is kvm wherever /dev/kvm can be used.
+vmlua.backends.uml = {
+  --- Is linux.uml there?  true, or false and what to install.
+  supported = function()
+    local path, why = core.uml_find()
+    if path then return true end
+    return false, why
+  end,
+}
+
+--- Which backend `"auto"` means here: kvm where /dev/kvm is backed by
+-- vmx/svm, uml otherwise.
 -- @treturn[1] string backend name
 -- @treturn[2] nil
 -- @treturn[2] string why no backend can run here
 function vmlua.auto_backend()
-  local ok, why = core.kvm_supported()
-  if ok then return "kvm" end
-  return nil, why
+  local kvm, kwhy = core.kvm_supported()
+  if kvm and core.kvm_hardware() then return "kvm" end
+  local uml, uwhy = vmlua.backends.uml.supported()
+  if uml then return "uml" end
+  return nil, "no backend can run here: " .. (kvm and select(2, core.kvm_hardware()) or kwhy) .. "; " .. uwhy
 end
 
 vmlua.vm = require("vmlua.vm").new

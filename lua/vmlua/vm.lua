@@ -58,11 +58,11 @@ local function check_options(opts)
       argerror("option '" .. k .. "' must be a " .. want .. ", got " .. type(v))
     end
   end
-  if not opts.kernel then argerror("option 'kernel' is required") end
   local b = opts.backend or "auto"
-  if b ~= "auto" and b ~= "kvm" then
-    argerror("option 'backend' must be 'auto' or 'kvm', got '" .. tostring(b) .. "'")
+  if b ~= "auto" and b ~= "kvm" and b ~= "uml" then
+    argerror("option 'backend' must be 'auto', 'kvm' or 'uml', got '" .. tostring(b) .. "'")
   end
+  if not opts.kernel and b ~= "uml" then argerror("option 'kernel' is required") end
 end
 
 --- Build a machine: memory, ACPI tables, kernel, vCPUs.  It is not yet
@@ -73,6 +73,28 @@ end
 -- @treturn[1] vmlua.VM
 -- @treturn[2] nil
 -- @treturn[2] string a reason a person can act on
+-- The uml backend: linux.uml as a child process, spawned at start.
+local function new_uml(opts)
+  local binary, why = core.uml_find(opts.kernel)
+  if not binary then return nil, why end
+  if opts.devices and #opts.devices > 0 then
+    return nil, "devices on the uml backend need vhost-user, which is not there yet"
+  end
+  if (opts.cpus or 1) ~= 1 then return nil, "the uml backend runs one CPU" end
+  local bytes = core.size(opts.memory or "256M")
+  local args = { ("mem=%dM"):format(bytes // (1024 * 1024)), "con0=fd:3,fd:4", "con=null" }
+  if opts.initrd then
+    local f, err = io.open(opts.initrd, "rb")
+    if not f then return nil, err end
+    f:close()
+    args[#args + 1] = "initrd=" .. opts.initrd
+  end
+  for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
+  return { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
+           devices = {},
+           _spawn = function() return core.uml_vm{ binary = binary, args = args } end }
+end
+
 function M.new(opts)
   check_options(opts)
   local backend = opts.backend or "auto"
@@ -81,6 +103,29 @@ function M.new(opts)
     if not b then return nil, why end
     backend = b
   end
+  local logf, err
+  if opts.log then
+    logf, err = io.open(opts.log, "w")
+    if not logf then return nil, err end
+  end
+  local console = opts.console
+  if console == nil then console = "stdout" end
+  local vm
+  if backend == "uml" then
+    vm, err = new_uml(opts)
+    if not vm then return nil, err end
+  else
+    vm, err = M.new_kvm(opts)
+    if not vm then return nil, err end
+  end
+  vm.state = "stopped"
+  vm._console, vm._log, vm._input = console, logf, opts.input
+  vm._hooks, vm._history, vm._history_len, vm._tail = {}, {}, 0, ""
+  return setmetatable(vm, VM)
+end
+
+-- The kvm backend: memory, ACPI tables, kernel and vCPUs, built now.
+function M.new_kvm(opts)
   local ok, why = core.kvm_supported()
   if not ok then return nil, why end
 
@@ -107,36 +152,11 @@ function M.new(opts)
   machine, err = core.kvm_vm{ memory = mem, cpus = cpus }
   if not machine then return nil, err end
   for i, dev in ipairs(devices) do
-    local ok
     ok, err = machine:add_device(dev, mmio[i].base, mmio[i].gsi)
     if not ok then machine:close(); return nil, err end
   end
-
-  local logf
-  if opts.log then
-    logf, err = io.open(opts.log, "w")
-    if not logf then return nil, err end
-  end
-
-  local console = opts.console
-  if console == nil then console = "stdout" end
-  return setmetatable({
-    backend = backend,
-    memory = mem,
-    kernel = kernel,
-    cpus = cpus,
-    rsdp = rsdp,
-    devices = devices,
-    state = "stopped",
-    _core = machine,
-    _console = console,
-    _log = logf,
-    _input = opts.input,
-    _hooks = {},
-    _history = {},
-    _history_len = 0,
-    _tail = "",
-  }, VM)
+  return { backend = "kvm", memory = mem, kernel = kernel, cpus = cpus, rsdp = rsdp,
+           devices = devices, memory_size = mem:size(), _core = machine }
 end
 
 --- Register fn for an event: "state" (vm, new, old), "output" (vm,
@@ -176,12 +196,18 @@ function VM:start()
           (self.exit_reason and " (exited: " .. self.exit_reason .. ")" or ""), 2)
   end
   self:_set_state("starting")
-  if self._input then
+  self._started_at = os.time()
+  local ok, err
+  if self._spawn then
+    self._core, err = self._spawn()
+    ok = self._core ~= nil
+  else
+    ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
+  end
+  if ok and self._input then
     core.tty_raw(0)
     self._core:input(0)
   end
-  self._started_at = os.time()
-  local ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
   if not ok then
     core.tty_restore()
     self:_set_state("stopped")
@@ -221,6 +247,11 @@ function VM:_output(data)
   local line = text:match("(" .. PANIC .. ")\r?\n")
   if line and not self._panic then
     self._panic = line:gsub("\r$", "")
+  end
+  -- user-mode Linux restarts itself in place on reboot: the line is all
+  -- there is to see.
+  if self.backend == "uml" and not self._reboot and text:find("reboot: Restarting system", 1, true) then
+    self._reboot = "reboot: Restarting system"
   end
   self._tail = text:sub(-200)
 end
@@ -268,6 +299,10 @@ function VM:wait(timeout)
     if self._panic then
       self:_finish("panic", self._panic)
       return "panic", self._panic
+    end
+    if self._reboot then
+      self:_finish("reboot", self._reboot)
+      return "reboot", self._reboot
     end
     if reason then
       self:_finish(reason, detail)
@@ -322,7 +357,7 @@ function VM:close()
     if self.state == "paused" then self._core:resume() end
     self:_finish("stopped", "closed")
   end
-  self._core:close()
+  if self._core then self._core:close() end
   if self._log then self._log:close(); self._log = nil end
 end
 VM.__close = VM.close
@@ -330,7 +365,7 @@ VM.__gc = function(self) core.tty_restore() end
 
 function VM:__tostring()
   return string.format("vmlua.VM (%s, %d vCPU%s, %d MiB, %s%s)", self.backend,
-    self.cpus, self.cpus == 1 and "" or "s", self.memory:size() >> 20, self.state,
+    self.cpus, self.cpus == 1 and "" or "s", self.memory_size >> 20, self.state,
     self.exit_reason and ": " .. self.exit_reason or "")
 end
 

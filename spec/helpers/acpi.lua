@@ -1,6 +1,17 @@
 -- Read the ACPI tables vmlua built back out of a Memory, as a guest
 -- would: follow RSDP -> XSDT -> tables, check every checksum, and decode
 -- the parts of FADT, MADT and DSDT that vmlua writes.
+--
+--   acpi.parse(mem, rsdp) -> {
+--     rsdp   = { addr, revision, checksum_ok, xsdt },
+--     tables = { [sig] = { addr, length, revision, checksum_ok } },
+--     fadt   = { flags, boot_arch, sleep_control, sleep_status, reset_reg
+--                (each { space, width, address }), reset_value, dsdt, dsdt32 },
+--     madt   = { lapic_addr, flags, cpus, apic_ids, ioapics = { {id, addr,
+--                gsi_base} }, overrides = { {irq, gsi} } },
+--     dsdt   = { s5 (the package), s5_typ, aml, devices = { { name, hid,
+--                uid, base, size, gsi, irq_flags, io, io_len, irq } } },
+--   }
 local acpi = {}
 
 local function sum(mem, addr, len)
@@ -60,6 +71,16 @@ local function resources(buf, dev)
   end
 end
 
+-- EISAID("PNP0501") is stored as a DWord: three 5-bit letters, big-endian
+-- in the first two bytes, then two bytes of hex digits.
+local function eisaid(v)
+  local b0, b1, b2, b3 = v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24
+  local c = (b0 << 8) | b1
+  return string.char(((c >> 10) & 31) + 64, ((c >> 5) & 31) + 64, (c & 31) + 64)
+    .. ("%02X%02X"):format(b2, b3)
+end
+acpi.eisaid = eisaid
+
 local function walk(b, i, j, out, dev)
   while i < j do
     local op = b:byte(i)
@@ -103,6 +124,8 @@ local function walk(b, i, j, out, dev)
       local len, n = pkglen(b, i + 2)
       local d = { name = b:sub(i + 2 + n, i + 5 + n) }
       walk(b, i + 6 + n, i + 2 + len, out, d)
+      d.hid = type(d._HID) == "number" and eisaid(d._HID) or d._HID
+      d.uid = d._UID
       out.devices[#out.devices + 1] = d
       i = i + 2 + len
     else

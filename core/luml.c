@@ -1,0 +1,274 @@
+/*
+ * luml.c - the uml backend as seen from Lua: a machine object with the
+ * same poll/send/stop shape as the kvm one, so that lua/vmlua/vm.lua can
+ * drive either.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uml.h"
+#include "vmlua.h"
+
+#define VMLUA_UML "vmlua.UmlVM"
+
+struct luml {
+	struct uml_vm *vm;     /* NULL once closed */
+	int input_fd;
+};
+
+static struct luml *checkuml(lua_State *L, int idx)
+{
+	struct luml *u = luaL_checkudata(L, idx, VMLUA_UML);
+	if (!u->vm)
+		luaL_error(L, "attempt to use a closed " VMLUA_VM);
+	return u;
+}
+
+/* uml_find([path]) -> full path, or nil, reason */
+static int l_uml_find(lua_State *L)
+{
+	const char *path = luaL_optstring(L, 1, NULL);
+	char out[4096], why[256];
+	vmlua_checknargs(L, 1);
+	if (!uml_find(path, out, sizeof(out), why, sizeof(why)))
+		return vmlua_fail(L, why);
+	lua_pushstring(L, out);
+	return 1;
+}
+
+/* uml_vm{ binary = PATH, args = { ... } } -> machine, or nil, message */
+static int l_uml_vm(lua_State *L)
+{
+	const char *args[257];
+	const char *binary;
+	char err[256];
+	struct luml *u;
+	lua_Integer n, i;
+
+	vmlua_checknargs(L, 1);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "binary");
+	if (lua_type(L, -1) != LUA_TSTRING)
+		return luaL_argerror(L, 1, "field 'binary' must be a string");
+	binary = lua_tostring(L, -1);
+	lua_getfield(L, 1, "args");
+	if (!lua_istable(L, -1))
+		return luaL_argerror(L, 1, "field 'args' must be a list of strings");
+	n = (lua_Integer)lua_rawlen(L, -1);
+	if (n > 256)
+		return luaL_argerror(L, 1, "field 'args' has more than 256 entries");
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 1, lua_pushfstring(L, "args[%I] must be a string", i));
+		args[i - 1] = lua_tostring(L, -1);
+		lua_pop(L, 1);       /* still referenced by the args table */
+	}
+	args[n] = NULL;
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->vm = NULL;
+	u->input_fd = -1;
+	luaL_setmetatable(L, VMLUA_UML);
+	u->vm = uml_vm_spawn(binary, args, err, sizeof(err));
+	if (!u->vm)
+		return vmlua_fail(L, err);
+	return 1;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Why the child ended, from its wait status. */
+static void push_end(lua_State *L, int status)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		lua_pushliteral(L, "poweroff");
+		lua_pushliteral(L, "linux.uml exited with status 0");
+	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) {
+		lua_pushliteral(L, "panic");
+		lua_pushliteral(L, "linux.uml aborted (kernel panic)");
+	} else if (WIFSIGNALED(status)) {
+		lua_pushliteral(L, "error");
+		lua_pushfstring(L, "linux.uml was killed by signal %d (%s)", WTERMSIG(status),
+		                strsignal(WTERMSIG(status)));
+	} else {
+		lua_pushliteral(L, "error");
+		lua_pushfstring(L, "linux.uml exited with status %d", WEXITSTATUS(status));
+	}
+}
+
+/* machine:poll([timeout]) -> output [, reason, detail]: as the kvm one */
+static int u_poll(lua_State *L)
+{
+	struct luml *u = checkuml(L, 1);
+	double timeout = luaL_optnumber(L, 2, 0), deadline;
+	char buf[16384];
+	size_t n = 0;
+	int status;
+
+	vmlua_checknargs(L, 2);
+	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
+	deadline = now() + timeout;
+	for (;;) {
+		struct pollfd pfd[4];
+		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
+		int exit_fd = uml_vm_exit_fd(u->vm);
+
+		n += uml_vm_read(u->vm, buf + n, sizeof(buf) - n);
+		/* Its last words are in the pipe before it is reaped; take
+		 * them first (a killed UML's helpers may keep the pipe open,
+		 * so EOF is not awaited). */
+		if (uml_vm_reap(u->vm, &status)) {
+			size_t got;
+			while (n < sizeof(buf) && (got = uml_vm_read(u->vm, buf + n, sizeof(buf) - n)) > 0)
+				n += got;
+			if (n == sizeof(buf))
+				break;  /* more to come: the end on the next call */
+			lua_pushlstring(L, buf, n);
+			push_end(L, status);
+			return 3;
+		}
+		if (n)
+			break;
+		ms = (int)((deadline - now()) * 1000 + 0.999);
+		if (ms <= 0)
+			break;
+		if (out_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ out_fd, POLLIN, 0 };
+		if (exit_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ exit_fd, POLLIN, 0 };
+		pfd[nfd++] = (struct pollfd){ vmlua_interrupt_fd(), POLLIN, 0 };
+		if (u->input_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ u->input_fd, POLLIN, 0 };
+		/* Without a pidfd we look for the exit in small steps. */
+		rc = poll(pfd, (nfds_t)nfd, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10));
+		if (rc < 0 && errno != EINTR)
+			return luaL_error(L, "poll: %s", strerror(errno));
+		if (rc > 0) {
+			int k;
+			for (k = 0; k < nfd; k++) {
+				if (!pfd[k].revents)
+					continue;
+				if (pfd[k].fd == vmlua_interrupt_fd()) {
+					vmlua_interrupt_clear();
+					return luaL_error(L, "interrupted");
+				}
+				if (pfd[k].fd == u->input_fd) {
+					char in[256];
+					ssize_t got = read(u->input_fd, in, sizeof(in));
+					if (got > 0)
+						uml_vm_input(u->vm, in, (size_t)got);
+					else
+						u->input_fd = -1;
+				}
+			}
+		}
+	}
+	lua_pushlstring(L, buf, n);
+	return 1;
+}
+
+static int u_send(lua_State *L)
+{
+	struct luml *u = checkuml(L, 1);
+	size_t len;
+	const char *s = luaL_checklstring(L, 2, &len);
+	vmlua_checknargs(L, 2);
+	lua_pushinteger(L, (lua_Integer)uml_vm_input(u->vm, s, len));
+	return 1;
+}
+
+static int u_input(lua_State *L)
+{
+	struct luml *u = checkuml(L, 1);
+	vmlua_checknargs(L, 2);
+	u->input_fd = (int)luaL_optinteger(L, 2, -1);
+	return 0;
+}
+
+static int u_stop(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	uml_vm_kill(checkuml(L, 1)->vm);
+	return 0;
+}
+
+static int u_pause(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	uml_vm_pause(checkuml(L, 1)->vm);
+	return 0;
+}
+
+static int u_resume(lua_State *L)
+{
+	vmlua_checknargs(L, 1);
+	uml_vm_resume(checkuml(L, 1)->vm);
+	return 0;
+}
+
+/* machine:stats() -> { cpus = 1, pid = N or nil, exits = {} } */
+static int u_stats(lua_State *L)
+{
+	struct luml *u = checkuml(L, 1);
+	pid_t pid = uml_vm_pid(u->vm);
+	vmlua_checknargs(L, 1);
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, 1);
+	lua_setfield(L, -2, "cpus");
+	if (pid > 0) {
+		lua_pushinteger(L, pid);
+		lua_setfield(L, -2, "pid");
+	}
+	lua_newtable(L);
+	lua_setfield(L, -2, "exits");
+	return 1;
+}
+
+static int u_close(lua_State *L)
+{
+	struct luml *u = luaL_checkudata(L, 1, VMLUA_UML);
+	if (u->vm) {
+		uml_vm_destroy(u->vm);
+		u->vm = NULL;
+	}
+	return 0;
+}
+
+static int u_regs(lua_State *L)
+{
+	checkuml(L, 1);
+	return luaL_error(L, "vm:regs() is not available on the uml backend");
+}
+
+static const luaL_Reg u_meta[] = {
+	{"__gc", u_close},
+	{"__close", u_close},
+	{NULL, NULL}
+};
+
+static const luaL_Reg u_methods[] = {
+	{"poll", u_poll}, {"send", u_send}, {"input", u_input}, {"stop", u_stop},
+	{"pause", u_pause}, {"resume", u_resume}, {"stats", u_stats},
+	{"regs", u_regs}, {"close", u_close},
+	{NULL, NULL}
+};
+
+void vmlua_uml_register(lua_State *L)
+{
+	vmlua_newclass(L, VMLUA_UML, u_meta, u_methods);
+	lua_pushcfunction(L, l_uml_vm);
+	lua_setfield(L, -2, "uml_vm");
+	lua_pushcfunction(L, l_uml_find);
+	lua_setfield(L, -2, "uml_find");
+}

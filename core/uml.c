@@ -1,0 +1,260 @@
+/*
+ * uml.c - the uml backend: user-mode Linux as a child process.
+ *
+ * User-mode Linux is the Linux kernel built as an ordinary program: it
+ * boots in a second or two with no virtualization at all, which is how
+ * real Linux guests run on machines whose /dev/kvm cannot.  We start
+ * Debian's linux.uml with its first console on a pair of pipes
+ * (con0=fd:3,fd:4) and its own stdout and stderr on the output pipe too,
+ * so that everything it says reaches the VM's console; in a process
+ * group of its own, so that a Ctrl-C at the terminal reaches vmlua, which
+ * decides what to do, and so that stopping it stops every process UML
+ * made.  When it ends we reap it and say why (see luml.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errbuf.h"
+#include "uml.h"
+
+#define UML_MAX_ARGS 256
+
+struct uml_vm {
+	pid_t pid;          /* also the process group; 0 once reaped */
+	int in_fd;          /* our end of the console input pipe */
+	int out_fd;         /* our end of the output pipe */
+	int exit_fd;        /* a pidfd: readable once the child ends; or -1 */
+	int eof;
+	int status;         /* wait status once reaped */
+	int reaped;
+};
+
+static int executable(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whylen)
+{
+	const char *env;
+	char *dirs, *dir, *save = NULL;
+
+	if (path && *path) {
+		if (!executable(path)) {
+			errbuf_set(why, whylen, "%s: not an executable file", path);
+			return 0;
+		}
+		snprintf(out, outlen, "%s", path);
+		return 1;
+	}
+	env = getenv("PATH");
+	dirs = strdup(env && *env ? env : "/usr/bin:/bin");
+	if (!dirs) {
+		errbuf_set(why, whylen, "out of memory");
+		return 0;
+	}
+	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, outlen, "%s/linux.uml", dir);
+		if (executable(out)) {
+			free(dirs);
+			return 1;
+		}
+	}
+	free(dirs);
+	errbuf_set(why, whylen, "linux.uml not found: apt-get install user-mode-linux");
+	return 0;
+}
+
+struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
+                            char *err, size_t errlen)
+{
+	const char *argv[UML_MAX_ARGS + 2];
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	struct uml_vm *vm;
+	unsigned n = 0;
+	pid_t pid, parent;
+
+	argv[n++] = binary;
+	while (args && args[n - 1] && n <= UML_MAX_ARGS)
+		argv[n] = args[n - 1], n++;
+	argv[n] = NULL;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		errbuf_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
+		goto bad;
+	}
+	parent = getpid();
+	pid = fork();
+	if (pid < 0) {
+		errbuf_set(err, errlen, "fork: %s", strerror(errno));
+		goto bad;
+	}
+	if (pid == 0) {
+		/* The child: console on fds 3 (in) and 4 (out), stdout and
+		 * stderr to the output pipe, stdin from nowhere. */
+		int devnull = open("/dev/null", O_RDONLY);
+		sigset_t none;
+		setpgid(0, 0);
+		/* If vmlua dies without a chance to clean up, so does UML. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		int cin = fcntl(in[0], F_DUPFD, 10), cout = fcntl(out[1], F_DUPFD, 10);
+		/* Moved clear of 0-4 first: a pipe end that already sits on
+		 * fd 3 or 4 would otherwise be clobbered, or keep CLOEXEC
+		 * (dup2 onto itself does nothing). */
+		if (devnull < 0 || cin < 0 || cout < 0 || dup2(devnull, 0) < 0 ||
+		    dup2(cin, 3) < 0 || dup2(cout, 4) < 0 || dup2(cout, 1) < 0 ||
+		    dup2(cout, 2) < 0)
+			_exit(127);
+		execv(binary, (char *const *)argv);
+		dprintf(2, "vmlua: cannot run %s: %s\n", binary, strerror(errno));
+		_exit(127);
+	}
+	/* UML's processes outlive one another in any order; as subreaper
+	 * the orphans come to us rather than to an init that may not reap
+	 * them, and no zombie or stray process is left behind. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* Also from here, so the group exists before anyone signals it. */
+	setpgid(pid, pid);
+	close(in[0]);
+	close(out[1]);
+	vm->pid = pid;
+	vm->in_fd = in[1];
+	vm->out_fd = out[0];
+	vm->exit_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	fcntl(vm->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(vm->in_fd, F_SETFL, O_NONBLOCK);
+	return vm;
+bad:
+	if (in[0] >= 0) { close(in[0]); close(in[1]); }
+	if (out[0] >= 0) { close(out[0]); close(out[1]); }
+	free(vm);
+	return NULL;
+}
+
+pid_t uml_vm_pid(const struct uml_vm *vm) { return vm->reaped ? 0 : vm->pid; }
+int uml_vm_output_fd(const struct uml_vm *vm) { return vm->eof ? -1 : vm->out_fd; }
+int uml_vm_exit_fd(const struct uml_vm *vm) { return vm->reaped ? -1 : vm->exit_fd; }
+int uml_vm_eof(const struct uml_vm *vm) { return vm->eof; }
+
+size_t uml_vm_read(struct uml_vm *vm, char *buf, size_t max)
+{
+	ssize_t n;
+	if (vm->eof)
+		return 0;
+	n = read(vm->out_fd, buf, max);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		vm->eof = 1;
+	return n > 0 ? (size_t)n : 0;
+}
+
+size_t uml_vm_input(struct uml_vm *vm, const char *buf, size_t len)
+{
+	sigset_t pipe_set, old;
+	struct timespec zero = { 0, 0 };
+	ssize_t n;
+
+	if (vm->in_fd < 0)
+		return 0;
+	/* A console UML has closed must not kill us with SIGPIPE: hold the
+	 * signal for this write and take it back if it came. */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(vm->in_fd, buf, len);
+	if (n < 0 && errno == EPIPE) {
+		sigtimedwait(&pipe_set, NULL, &zero);
+		close(vm->in_fd);
+		vm->in_fd = -1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Once linux.uml itself has ended, kill what is left of its group and
+ * reap it: being the subreaper, we inherited UML's helpers and the
+ * host processes of its guest processes. */
+static void reap_group(struct uml_vm *vm)
+{
+	int tries;
+
+	kill(-vm->pid, SIGKILL);
+	for (tries = 0; tries < 200; tries++) {
+		pid_t r = waitpid(-vm->pid, NULL, WNOHANG);
+		if (r < 0)
+			break;          /* ECHILD: none left */
+		if (r == 0)
+			usleep(5000);
+	}
+}
+
+int uml_vm_reap(struct uml_vm *vm, int *status)
+{
+	if (!vm->reaped && waitpid(vm->pid, &vm->status, WNOHANG) == vm->pid) {
+		vm->reaped = 1;
+		reap_group(vm);
+	}
+	if (vm->reaped && status)
+		*status = vm->status;
+	return vm->reaped;
+}
+
+void uml_vm_pause(struct uml_vm *vm)
+{
+	if (!vm->reaped)
+		kill(-vm->pid, SIGSTOP);
+}
+
+void uml_vm_resume(struct uml_vm *vm)
+{
+	if (!vm->reaped)
+		kill(-vm->pid, SIGCONT);
+}
+
+void uml_vm_kill(struct uml_vm *vm)
+{
+	if (vm->reaped)
+		return;
+	kill(-vm->pid, SIGKILL);
+	kill(vm->pid, SIGKILL);
+	if (waitpid(vm->pid, &vm->status, 0) == vm->pid)
+		vm->reaped = 1;
+	reap_group(vm);
+}
+
+void uml_vm_destroy(struct uml_vm *vm)
+{
+	if (!vm)
+		return;
+	uml_vm_kill(vm);
+	if (vm->in_fd >= 0)
+		close(vm->in_fd);
+	if (vm->out_fd >= 0)
+		close(vm->out_fd);
+	if (vm->exit_fd >= 0)
+		close(vm->exit_fd);
+	free(vm);
+}

@@ -1,0 +1,147 @@
+--- build-guest.lua - build the default guest for the uml backend.
+--
+--   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]
+--
+-- Fetches Debian's user-mode-linux and busybox-static with apt-get
+-- download into a cache (once; offline after that), and packs an
+-- initramfs: busybox, UML's virtio modules, and an /init that runs
+-- /etc/vmlua/run if a scenario put one there, or gives a shell on the
+-- console.  Prints a line for each step.
+local cpio = require "vmlua.cpio"
+
+local o = { cache = "build/guest-cache", out = "build/guest/uml" }
+local i = 1
+while i <= #arg do
+  local a = arg[i]
+  if a == "--force" then o.force = true
+  elseif a == "--cache" or a == "--out" then i = i + 1; o[a:sub(3)] = arg[i]
+  elseif a == "-h" or a == "--help" then
+    print("usage: vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]")
+    os.exit(0)
+  else
+    io.stderr:write("build-guest: unknown option '", a, "'\n"); os.exit(1)
+  end
+  i = i + 1
+end
+
+local function say(fmt, ...) io.write("guest: ", fmt:format(...), "\n"); io.flush() end
+local function die(fmt, ...) io.stderr:write("guest: ", fmt:format(...), "\n"); os.exit(1) end
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true
+end
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function exists(p) local f = io.open(p, "rb"); if f then f:close() return true end return false end
+local function lines(cmd)
+  local p = io.popen(cmd)
+  local t = {}
+  for l in p:lines() do t[#t + 1] = l end
+  p:close()
+  return t
+end
+
+local debs, root = o.cache .. "/debs", o.cache .. "/uml/root"
+local initrd = o.out .. "/initramfs.cpio"
+sh("mkdir -p " .. q(debs) .. " " .. q(o.out))
+
+-- 1. The packages, downloaded once.
+for _, pkg in ipairs{ "user-mode-linux", "busybox-static" } do
+  if #lines("ls " .. q(debs) .. "/" .. pkg .. "_*.deb 2>/dev/null") == 0 then
+    say("downloading %s (apt-get download)...", pkg)
+    if not sh("cd " .. q(debs) .. " && apt-get download -q " .. pkg .. " >/dev/null 2>&1") then
+      die("cannot download %s: run apt-get update (as root), or check the network", pkg)
+    end
+  else
+    say("%s: cached", pkg)
+  end
+end
+
+-- 2. Unpacked, once.
+if o.force or not exists(root .. "/.unpacked") then
+  say("unpacking into %s...", root)
+  sh("rm -rf " .. q(root) .. " && mkdir -p " .. q(root))
+  for _, deb in ipairs(lines("ls " .. q(debs) .. "/*.deb")) do
+    if not sh("dpkg-deb -x " .. q(deb) .. " " .. q(root)) then die("cannot unpack %s", deb) end
+  end
+  sh("touch " .. q(root .. "/.unpacked"))
+end
+local kernel = root .. "/usr/bin/linux.uml"
+local busybox = root .. "/bin/busybox"
+if not exists(kernel) then die("%s missing after unpacking", kernel) end
+if not exists(busybox) then die("%s missing after unpacking", busybox) end
+local version = lines("ls " .. q(root .. "/usr/lib/uml/modules"))[1]
+if not version then die("no modules in %s/usr/lib/uml/modules", root) end
+local moddir = root .. "/usr/lib/uml/modules/" .. version
+
+if not o.force and exists(initrd) then
+  say("ready (cached): %s, kernel %s (%s)", initrd, kernel, version)
+  return
+end
+
+-- 3. The virtio drivers and what they need, in load order (modules.dep
+-- lists each module's dependencies; load those first).
+local dep = {}
+for _, l in ipairs(lines("cat " .. q(moddir .. "/modules.dep"))) do
+  local m, d = l:match("^([^:]+):%s*(.*)$")
+  if m then
+    local t = {}
+    for x in d:gmatch("%S+") do t[#t + 1] = x end
+    dep[m] = t
+  end
+end
+local order, seen = {}, {}
+local function want(m)
+  if seen[m] then return end
+  seen[m] = true
+  for _, d in ipairs(dep[m] or {}) do want(d) end
+  order[#order + 1] = m
+end
+local wanted = {}
+for m in pairs(dep) do
+  if m:match("/virtio_blk%.ko$") or m:match("/virtio_net%.ko$") or m:match("/virtio_console%.ko$") then
+    wanted[#wanted + 1] = m
+  end
+end
+table.sort(wanted)
+for _, m in ipairs(wanted) do want(m) end
+
+say("packing %s (busybox, %d modules for %s)...", initrd, #order, version)
+local a = cpio.new()
+for _, d in ipairs{ "bin", "dev", "etc", "etc/vmlua", "proc", "sys", "tmp", "root", "lib",
+                    "lib/modules", "lib/modules/" .. version } do
+  a:dir(d)
+end
+a:file_from("bin/busybox", busybox, 493)
+for _, m in ipairs(order) do
+  local name = m:match("([^/]+)$")
+  a:file_from("lib/modules/" .. version .. "/" .. name, moddir .. "/" .. m)
+  order[_] = name
+end
+a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
+a:file("init", [[
+#!/bin/busybox sh
+# vmlua's default guest.  Runs /etc/vmlua/run when a scenario supplied
+# one and powers off with its status; otherwise a shell on the console.
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+hostname vmlua
+for m in $(cat /etc/vmlua/modules); do
+	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
+done
+if [ -f /etc/vmlua/run ]; then
+	sh /etc/vmlua/run
+	echo "vmlua: exit status $?"
+	poweroff -f
+fi
+echo "vmlua: guest ready, a shell on the console (exit to power off)"
+setsid cttyhack sh
+poweroff -f
+]], 493)
+local ok, err = a:write(initrd)
+if not ok then die("cannot write %s: %s", initrd, err) end
+local f = io.open(initrd, "rb"); local size = f:seek("end"); f:close()
+say("ready: %s (%d KiB), kernel %s (%s)", initrd, size // 1024, kernel, version)

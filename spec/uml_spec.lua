@@ -1,0 +1,165 @@
+-- The uml backend: Debian's user-mode Linux booting the default guest.
+local vmlua = require "vmlua"
+local cpio = require "vmlua.cpio"
+local env = require "helpers.env"
+
+local KERNEL = "build/guest-cache/uml/root/usr/bin/linux.uml"
+local INITRD = "build/guest/uml/initramfs.cpio"
+
+local function readable(p)
+  local f = io.open(p, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The default guest's initramfs with an /etc/vmlua/run script appended.
+local function guest_running(script)
+  local base = assert(io.open(INITRD, "rb")):read("a")
+  local extra = cpio.new():dir("etc"):dir("etc/vmlua"):file("etc/vmlua/run", script, 493)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(base, extra:finish())
+  f:close()
+  return path
+end
+
+-- Waits until the console shows pattern; fails after secs.
+local function wait_for(vm, pattern, secs)
+  local deadline = os.time() + secs
+  while not vm:output():match(pattern) do
+    assert(os.time() < deadline, "timed out waiting for " .. pattern .. " in:\n" .. vm:output())
+    assert(vm:wait(0.2) == nil, "the guest ended before printing " .. pattern)
+  end
+end
+
+-- A one-file initramfs: busybox and the given /init.
+local function own_initrd(init)
+  local path = os.tmpname()
+  assert(cpio.new():dir("bin"):file_from("bin/busybox", "build/guest-cache/uml/root/bin/busybox", 493)
+    :file("init", init, 493):write(path))
+  return path
+end
+
+local function boot(script, opts)
+  opts = opts or {}
+  local initrd = guest_running(script)
+  local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
+    memory = opts.memory or "128M", cmdline = "quiet", console = "none" })
+  return vm, initrd
+end
+
+describe("the uml backend #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  it("boots the default guest, runs a command and powers off", function()
+    local vm, initrd = boot("echo hello from $(uname -s); cat /proc/meminfo | head -1\n", { memory = "96M" })
+    local states = {}
+    vm:on("state", function(_, s) states[#states + 1] = s end)
+    assert.equal(vm, vm:start())
+    local reason, detail = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    assert.equal("linux.uml exited with status 0", detail)
+    assert.matches("hello from Linux\r?\n", out)
+    assert.matches("MemTotal:%s+%d+ kB", out)
+    assert.matches("vmlua: exit status 0\r?\n", out)
+    assert.same({ "starting", "running", "stopping", "stopped" }, states)
+  end)
+
+  it("reports a kernel panic with its line", function()
+    local initrd = own_initrd("#!/bin/busybox sh\nexit 3\n")   -- init exits: the kernel panics
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
+      memory = "96M", cmdline = "quiet", console = "none" })
+    vm:start()
+    local reason, detail = vm:wait(60)
+    vm:close()
+    os.remove(initrd)
+    assert.equal("panic", reason)
+    assert.matches("^Kernel panic %- not syncing: Attempted to kill init!", detail)
+  end)
+
+  it("reports a reboot and stops the restarting kernel", function()
+    local vm, initrd = boot("reboot -f\n")
+    vm:start()
+    local reason, detail = vm:wait(60)
+    local pid = vm:stats().pid
+    vm:close()
+    os.remove(initrd)
+    assert.equal("reboot", reason)
+    assert.equal("reboot: Restarting system", detail)
+    assert.is_nil(pid)
+  end)
+
+  it("gives a clean error when linux.uml is killed, and leaves no process behind", function()
+    local vm, initrd = boot("echo now-sleeping; sleep 600\n")
+    vm:start()
+    wait_for(vm, "now%-sleeping", 60)
+    local pid = vm:stats().pid
+    assert.is_number(pid)
+    os.execute("kill -KILL " .. pid)
+    local reason, detail = vm:wait(30)
+    vm:close()
+    os.remove(initrd)
+    assert.equal("error", reason)
+    assert.equal("linux.uml was killed by signal 9 (Killed)", detail)
+    local _, status = env.sh("kill -0 -" .. pid .. " 2>/dev/null")
+    assert.are_not.equal(0, status, "a process of the guest's group is still alive")
+  end)
+
+  it("stops a running guest on vm:stop() and leaves no process behind", function()
+    local vm, initrd = boot("echo now-sleeping; sleep 600\n")
+    vm:start()
+    wait_for(vm, "now%-sleeping", 60)
+    local pid = vm:stats().pid
+    vm:stop()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("stopped", vm.exit_reason)
+    local _, status = env.sh("kill -0 -" .. pid .. " 2>/dev/null")
+    assert.are_not.equal(0, status)
+  end)
+
+  it("takes console input", function()
+    local vm, initrd = boot("echo waiting-for-input; read line; echo \"got: $line\"\n")
+    vm:start()
+    wait_for(vm, "waiting%-for%-input", 60)
+    vm:send("ping\n")
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    assert.matches("got: ping\r?\n", out)
+  end)
+
+  it("says what is missing when linux.uml is not there", function()
+    local vm, err = vmlua.vm{ backend = "uml", kernel = "/nonexistent/linux.uml" }
+    assert.is_nil(vm)
+    assert.equal("/nonexistent/linux.uml: not an executable file", err)
+  end)
+end)
+
+describe("scripts/boot.lua --backend uml #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+  it("runs a command in the default guest and exits 0", function()
+    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --run 'echo ran:$((6*7))' 2>&1 </dev/null")
+    assert.equal(0, status, out)
+    assert.matches("ran:42\r?\n", out)
+  end)
+
+  it("takes the user's own --initrd", function()
+    local path = own_initrd("#!/bin/busybox sh\n/bin/busybox echo my own init\n/bin/busybox poweroff -f\n")
+    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --initrd " .. path .. " --timeout 60 2>&1 </dev/null")
+    os.remove(path)
+    assert.equal(0, status, out)
+    assert.matches("my own init\r?\n", out)
+  end)
+end)
