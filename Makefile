@@ -45,6 +45,8 @@ CORE_OBJS = \
 	$(B)/core/mmio.o \
 	$(B)/core/uml.o \
 	$(B)/core/luml.o \
+	$(B)/core/vhost_user.o \
+	$(B)/core/lvhost.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

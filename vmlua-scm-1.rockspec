@@ -40,6 +40,8 @@ build = {
         "core/mmio.c",
         "core/uml.c",
         "core/luml.c",
+        "core/vhost_user.c",
+        "core/lvhost.c",
         "core/lvmlua.c",
       },
       incdirs = { "core" },

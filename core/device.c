@@ -60,11 +60,11 @@ static void event(struct vdev *d, enum vdev_event e, unsigned arg)
 		d->on_event(d, e, arg);
 }
 
-static void raise_irq(struct vdev *d, uint32_t bits)
+static void raise_irq(struct vdev *d, uint32_t bits, int q)
 {
 	d->isr |= bits;
 	if (d->on_interrupt)
-		d->on_interrupt(d);
+		d->on_interrupt(d, q);
 }
 
 /* A queue broke a ring rule: the whole device needs a reset. */
@@ -129,7 +129,7 @@ void vdev_fail(struct vdev *d, int reason)
 	d->reason = reason;
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
 	event(d, VDEV_EV_ERROR, (unsigned)reason);
-	raise_irq(d, VIRTIO_ISR_CONFIG);
+	raise_irq(d, VIRTIO_ISR_CONFIG, -1);
 }
 
 void vdev_set_status(struct vdev *d, uint8_t status)
@@ -268,7 +268,7 @@ void vdev_update_config(struct vdev *d, uint32_t off, const void *buf, uint32_t 
 		d->config_len = off + len;
 	d->generation++;
 	if (d->status & VIRTIO_STATUS_DRIVER_OK)
-		raise_irq(d, VIRTIO_ISR_CONFIG);
+		raise_irq(d, VIRTIO_ISR_CONFIG, -1);
 }
 
 uint32_t vdev_ack_interrupt(struct vdev *d, uint32_t bits)
@@ -281,5 +281,5 @@ uint32_t vdev_ack_interrupt(struct vdev *d, uint32_t bits)
 void vdev_interrupt(struct vdev *d, unsigned qi)
 {
 	if (qi < d->nqueues && d->q[qi].ready && virtq_needs_interrupt(&d->q[qi].vq))
-		raise_irq(d, VIRTIO_ISR_QUEUE);
+		raise_irq(d, VIRTIO_ISR_QUEUE, (int)qi);
 }

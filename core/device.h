@@ -72,7 +72,8 @@ struct vdev {
 	void *backend_data;
 	/* Watchers: events (the Lua binding) and the interrupt (transport). */
 	void (*on_event)(struct vdev *d, enum vdev_event e, unsigned arg);
-	void (*on_interrupt)(struct vdev *d);
+	/* q: the queue with new used entries, or -1 for a config change. */
+	void (*on_interrupt)(struct vdev *d, int q);
 	void *watcher;
 	void *transport;
 };

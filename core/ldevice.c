@@ -266,16 +266,24 @@ static int d_queue(lua_State *L)
 }
 
 /* Driver side. */
-static int d_attach(lua_State *L)
+void vmlua_device_attach(lua_State *L, int dev, int mem)
 {
-	struct ldev *v = checkdev(L, 1);
-	struct memory *m = vmlua_checkmemory(L, 2);
-	vmlua_checknargs(L, 2);
+	struct ldev *v = checkdev(L, dev);
+	struct memory *m = vmlua_checkmemory(L, mem);
+	dev = lua_absindex(L, dev);
+	mem = lua_absindex(L, mem);
 	vdev_attach(&v->d, m);
 	/* The device keeps the memory alive while attached. */
-	lua_getiuservalue(L, 1, 2);
-	lua_pushvalue(L, 2);
+	lua_getiuservalue(L, dev, 2);
+	lua_pushvalue(L, mem);
 	lua_setfield(L, -2, "memory");
+	lua_pop(L, 1);
+}
+
+static int d_attach(lua_State *L)
+{
+	vmlua_checknargs(L, 2);
+	vmlua_device_attach(L, 1, 2);
 	return 0;
 }
 

@@ -53,6 +53,16 @@ static uint8_t *checkrange(lua_State *L, struct memory *m, uint64_t addr,
 	return p;
 }
 
+struct memory *vmlua_newmemory(lua_State *L)
+{
+	struct lmemory *lm = lua_newuserdatauv(L, sizeof(*lm), 0);
+	memory_init(&lm->mem);
+	lm->closed = 0;
+	lm->busy = 0;
+	luaL_setmetatable(L, VMLUA_MEMORY);
+	return &lm->mem;
+}
+
 /* memory(size) or memory{ size = size }: x86 layout, lazily allocated. */
 static int l_memory(lua_State *L)
 {

@@ -13,13 +13,19 @@
 #include <unistd.h>
 
 #include "uml.h"
+#include "vhost_user.h"
 #include "vmlua.h"
 
 #define VMLUA_UML "vmlua.UmlVM"
 
+#define LUML_MAX_SERVERS 16
+
 struct luml {
 	struct uml_vm *vm;     /* NULL once closed */
 	int input_fd;
+	/* The vhost-user servers of its devices, polled with it. */
+	struct vu_server *srv[LUML_MAX_SERVERS];
+	unsigned nsrv;
 };
 
 static struct luml *checkuml(lua_State *L, int idx)
@@ -71,10 +77,29 @@ static int l_uml_vm(lua_State *L)
 		lua_pop(L, 1);       /* still referenced by the args table */
 	}
 	args[n] = NULL;
-	u = lua_newuserdatauv(L, sizeof(*u), 0);
-	u->vm = NULL;
+	u = lua_newuserdatauv(L, sizeof(*u), 1);
+	memset(u, 0, sizeof(*u));
 	u->input_fd = -1;
 	luaL_setmetatable(L, VMLUA_UML);
+	/* Its servers stay alive as long as it does. */
+	if (lua_getfield(L, 1, "servers") != LUA_TNIL) {
+		if (!lua_istable(L, -1))
+			return luaL_argerror(L, 1, "field 'servers' must be a list of vmlua.VhostUser");
+		n = (lua_Integer)lua_rawlen(L, -1);
+		if (n > LUML_MAX_SERVERS)
+			return luaL_argerror(L, 1, "field 'servers' has more than 16 entries");
+		for (i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			if (!luaL_testudata(L, -1, VMLUA_VHOST))
+				return luaL_argerror(L, 1, lua_pushfstring(L,
+				        "servers[%I] must be a vmlua.VhostUser", i));
+			u->srv[u->nsrv++] = vmlua_checkvhost(L, -1);
+			lua_pop(L, 1);
+		}
+		lua_setiuservalue(L, -2, 1);
+	} else {
+		lua_pop(L, 1);
+	}
 	u->vm = uml_vm_spawn(binary, args, err, sizeof(err));
 	if (!u->vm)
 		return vmlua_fail(L, err);
@@ -120,9 +145,10 @@ static int u_poll(lua_State *L)
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
 	deadline = now() + timeout;
 	for (;;) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
 		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
-		int exit_fd = uml_vm_exit_fd(u->vm);
+		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS];
+		unsigned k;
 
 		n += uml_vm_read(u->vm, buf + n, sizeof(buf) - n);
 		/* Its last words are in the pipe before it is reaped; take
@@ -150,20 +176,33 @@ static int u_poll(lua_State *L)
 		pfd[nfd++] = (struct pollfd){ vmlua_interrupt_fd(), POLLIN, 0 };
 		if (u->input_fd >= 0)
 			pfd[nfd++] = (struct pollfd){ u->input_fd, POLLIN, 0 };
+		first_srv = nfd;
+		for (k = 0; k < u->nsrv; k++) {
+			srv_n[k] = vu_pollfds(u->srv[k], pfd + nfd);
+			nfd += srv_n[k];
+		}
 		/* Without a pidfd we look for the exit in small steps. */
 		rc = poll(pfd, (nfds_t)nfd, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10));
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));
+		/* The devices first: UML waits for their answers. */
 		if (rc > 0) {
-			int k;
-			for (k = 0; k < nfd; k++) {
-				if (!pfd[k].revents)
+			int at = first_srv;
+			for (k = 0; k < u->nsrv; k++) {
+				vu_serve(u->srv[k], pfd + at, srv_n[k]);
+				at += srv_n[k];
+			}
+		}
+		if (rc > 0) {
+			int j;
+			for (j = 0; j < nfd; j++) {
+				if (!pfd[j].revents || j >= first_srv)
 					continue;
-				if (pfd[k].fd == vmlua_interrupt_fd()) {
+				if (pfd[j].fd == vmlua_interrupt_fd()) {
 					vmlua_interrupt_clear();
 					return luaL_error(L, "interrupted");
 				}
-				if (pfd[k].fd == u->input_fd) {
+				if (pfd[j].fd == u->input_fd) {
 					char in[256];
 					ssize_t got = read(u->input_fd, in, sizeof(in));
 					if (got > 0)

@@ -286,8 +286,12 @@ int virtq_needs_interrupt(struct virtq *q)
 	/* Full barrier: our used->idx store must be ordered before we read
 	 * the driver's flags or used_event, or we could miss a wakeup. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!(q->flags & VIRTQ_F_EVENT_IDX)) {
+	if (q->signalled_valid && q->used_idx == q->signalled_used) {
+		need = 0;         /* nothing new in the used ring */
+	} else if (!(q->flags & VIRTQ_F_EVENT_IDX)) {
 		need = !(load16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		q->signalled_used = q->used_idx;
+		q->signalled_valid = 1;
 	} else {
 		event = load16(q->avail + 4 + 2 * q->size);
 		old = q->signalled_used;

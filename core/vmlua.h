@@ -22,6 +22,7 @@
 #define VMLUA_VIRTQUEUE "vmlua.Virtqueue"
 #define VMLUA_CHAIN   "vmlua.Chain"
 #define VMLUA_DEVICE  "vmlua.Device"
+#define VMLUA_VHOST   "vmlua.VhostUser"
 
 /* Each binding file adds its constructors and functions to the table on
  * top of the stack and creates its metatables. */
@@ -33,10 +34,16 @@ void vmlua_tty_register(lua_State *L);
 void vmlua_virtq_register(lua_State *L);
 void vmlua_device_register(lua_State *L);
 void vmlua_uml_register(lua_State *L);
+void vmlua_vhost_register(lua_State *L);
 
 /* The Device at idx (ldevice.c). */
 struct vdev;
 struct vdev *vmlua_checkdevice(lua_State *L, int idx);
+/* Attach the Device at dev to the Memory at mem, which it keeps alive. */
+void vmlua_device_attach(lua_State *L, int dev, int mem);
+/* The vhost-user server at idx (lvhost.c). */
+struct vu_server;
+struct vu_server *vmlua_checkvhost(lua_State *L, int idx);
 
 /*
  * Call the function below nargs arguments on top of L, protected, with a
@@ -58,6 +65,8 @@ int luaopen_vmlua_core(lua_State *L);
 /* The Memory at idx; raises "attempt to use a closed vmlua.Memory". */
 struct memory;
 struct memory *vmlua_checkmemory(lua_State *L, int idx);
+/* Push a new, empty Memory (no regions) that C fills in; returns it. */
+struct memory *vmlua_newmemory(lua_State *L);
 /* Mark the memory in use (delta +1) or no longer in use (-1) by a VM. */
 void vmlua_memory_busy(struct memory *m, int delta);
 

@@ -73,13 +73,12 @@ end
 -- @treturn[1] vmlua.VM
 -- @treturn[2] nil
 -- @treturn[2] string a reason a person can act on
--- The uml backend: linux.uml as a child process, spawned at start.
+-- The uml backend: linux.uml as a child process, spawned at start.  Each
+-- device is served over its own vhost-user socket, which UML connects to
+-- (virtio_uml.device=SOCKET:ID); the sockets exist from start to exit.
 local function new_uml(opts)
   local binary, why = core.uml_find(opts.kernel)
   if not binary then return nil, why end
-  if opts.devices and #opts.devices > 0 then
-    return nil, "devices on the uml backend need vhost-user, which is not there yet"
-  end
   if (opts.cpus or 1) ~= 1 then return nil, "the uml backend runs one CPU" end
   local bytes = core.size(opts.memory or "256M")
   local args = { ("mem=%dM"):format(bytes // (1024 * 1024)), "con0=fd:3,fd:4", "con=null" }
@@ -89,10 +88,26 @@ local function new_uml(opts)
     f:close()
     args[#args + 1] = "initrd=" .. opts.initrd
   end
+  local devices = opts.devices or {}
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
-  return { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
-           devices = {},
-           _spawn = function() return core.uml_vm{ binary = binary, args = args } end }
+  local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
+               devices = devices, servers = {} }
+  function vm._spawn()
+    local argv = table.move(args, 1, #args, 1, {})
+    for i, dev in ipairs(devices) do
+      -- A fresh name from mkstemp, freed for the socket to take.
+      local path = os.tmpname()
+      os.remove(path)
+      local srv, err = core.vhost_user{ device = dev, path = path .. ".vhost" }
+      if not srv then vm:_close_servers(); return nil, err end
+      vm.servers[i] = srv
+      argv[#argv + 1] = ("virtio_uml.device=%s:%d"):format(srv.path, dev.id)
+    end
+    local machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers }
+    if not machine then vm:_close_servers() end
+    return machine, err
+  end
+  return vm
 end
 
 function M.new(opts)
@@ -263,6 +278,7 @@ function VM:_finish(reason, detail)
   -- Whatever the vCPUs printed before they stopped.
   local rest = self._core:poll(0)
   self:_output(rest)
+  self:_close_servers()
   self.exit_reason, self.exit_detail = reason, detail
   self:_set_state("stopped")
   self:_emit("exit", reason, detail)
@@ -352,12 +368,21 @@ function VM:stats() return self._core:stats() end
 function VM:regs(cpu) return self._core:regs(cpu) end
 
 --- Release everything; the machine stops first.
+-- The uml backend's vhost-user servers: closed, their sockets removed.
+function VM:_close_servers()
+  for i, srv in ipairs(self.servers or {}) do
+    srv:close()
+    self.servers[i] = nil
+  end
+end
+
 function VM:close()
   if self.state == "running" or self.state == "paused" then
     if self.state == "paused" then self._core:resume() end
     self:_finish("stopped", "closed")
   end
   if self._core then self._core:close() end
+  self:_close_servers()
   if self._log then self._log:close(); self._log = nil end
 end
 VM.__close = VM.close
