@@ -95,11 +95,16 @@ kernel: deps
 	@sh scripts/fetch-kernel.sh $(B)/guest-cache
 
 # Every spec, as TAP (kept in build/test.tap), then one summary line.
-test: deps all kernel guest
+test: deps all kernel guest $(B)/vu-peer
 	@set -o pipefail; $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
 
+
+# A vhost-user frontend the specs play, well-behaved or hostile.
+$(B)/vu-peer: spec/helpers/vu_peer.c
+	@mkdir -p $(B)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -o $@ $<
 
 # The default guest for the uml backend (cached in build/guest-cache).
 GUEST = $(B)/guest/uml/initramfs.cpio

@@ -141,8 +141,9 @@ static const luaL_Reg v_methods[] = {
 	{"poll", v_poll}, {"close", v_close}, {NULL, NULL}
 };
 
-/* Fields: path, connected, connections, messages, drops, last_error,
- * memory, device, features, protocol_features. */
+/* Fields: path, closed, connected, connections, messages, drops,
+ * last_error (these stay readable after close), and while open features,
+ * protocol_features, memory, device. */
 static int v_index(lua_State *L)
 {
 	struct lvhost *v = luaL_checkudata(L, 1, VMLUA_VHOST);
@@ -157,14 +158,15 @@ static int v_index(lua_State *L)
 		}
 	if (!strcmp(k, "path")) lua_pushstring(L, v->s.path);
 	else if (!strcmp(k, "closed")) lua_pushboolean(L, !v->open);
-	else if (!v->open) return luaL_error(L, "attempt to use a closed " VMLUA_VHOST);
-	else if (!strcmp(k, "connected")) lua_pushboolean(L, v->s.conn_fd >= 0);
+	else if (!strcmp(k, "connected")) lua_pushboolean(L, v->open && v->s.conn_fd >= 0);
+	/* The counters outlive the server, for a look after the guest ends. */
 	else if (!strcmp(k, "connections")) lua_pushinteger(L, (lua_Integer)v->s.connections);
 	else if (!strcmp(k, "messages")) lua_pushinteger(L, (lua_Integer)v->s.messages);
 	else if (!strcmp(k, "drops")) lua_pushinteger(L, (lua_Integer)v->s.drops);
 	else if (!strcmp(k, "last_error")) {
 		if (v->s.last_error[0]) lua_pushstring(L, v->s.last_error); else lua_pushnil(L);
 	}
+	else if (!v->open) return luaL_error(L, "attempt to use a closed " VMLUA_VHOST);
 	else if (!strcmp(k, "features")) lua_pushinteger(L, (lua_Integer)v->s.features);
 	else if (!strcmp(k, "protocol_features")) lua_pushinteger(L, (lua_Integer)v->s.protocol);
 	else if (!strcmp(k, "device")) lua_getiuservalue(L, 1, 1);

@@ -44,7 +44,8 @@ local function boot(script, opts)
   opts = opts or {}
   local initrd = guest_running(script)
   local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
-    memory = opts.memory or "128M", cmdline = "quiet", console = "none" })
+    memory = opts.memory or "128M", cmdline = "quiet", console = "none",
+    devices = opts.devices })
   return vm, initrd
 end
 
@@ -135,6 +136,85 @@ describe("the uml backend #uml", function()
     os.remove(initrd)
     assert.equal("poweroff", reason, out)
     assert.matches("got: ping\r?\n", out)
+  end)
+
+  it("serves a Lua device to the guest over vhost-user, with its hooks seen from Lua", function()
+    local virtio = require "vmlua.virtio"
+    local from_guest, statuses, kicks = {}, {}, { 0, 0 }
+    -- A virtio console whose receive queue carries bytes the script
+    -- chooses, on demand, and whose transmit queue the script reads.
+    local dev = virtio.device{ id = "console", queues = { 64, 64 },
+      notify = function(d, q)
+        local rx = rawequal(q, d:queue(0))
+        kicks[rx and 1 or 2] = kicks[rx and 1 or 2] + 1
+        if not rx then
+          for chain in virtio.chains(q) do
+            from_guest[#from_guest + 1] = chain:read()
+            q:push(chain, 0)
+          end
+        end
+      end,
+      on_status = function(_, new) statuses[#statuses + 1] = new end }
+    local vm, initrd = boot("{ stty raw -echo; (sleep 1; echo now-reading) & " ..
+      "head -c 16 | od -An -tx1; echo to-the-host >&0; } <>/dev/hvc0\n", { devices = { dev } })
+    vm:on("output", function(_, data)
+      if data:find("now-reading", 1, true) then
+        local q = dev:queue(0)
+        local chain = assert(q:pop(), "the guest posted receive buffers")
+        chain:write(("\x5a\xa5"):rep(8))
+        q:push(chain, 16)
+        dev:interrupt(q)
+      end
+    end)
+    vm:start()
+    local socket = vm.servers[1].path
+    assert.is_true(readable(socket) or os.execute("test -S " .. socket) == true)
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    assert.matches("5a a5 5a a5 5a a5 5a a5 5a a5 5a a5 5a a5 5a a5", out)
+    assert.equal("to-the-host\n", table.concat(from_guest))
+    -- Features taken, the first ring running, and the reset at the end.
+    assert.same({ 3, 11, 15, 0 }, statuses)
+    assert.is_true(kicks[1] > 0 and kicks[2] > 0)
+    assert.is_nil(os.execute("test -e " .. socket), "the socket is gone")
+  end)
+
+  it("serves the rng of scripts/devices to UML, which has no virtio-rng driver", function()
+    local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\4"):rep(n) end)
+    local vm, initrd = boot("cat /sys/bus/virtio/devices/virtio0/device; " ..
+      "ls /sys/bus/virtio/devices/virtio0/driver 2>&1 | head -1\n", { devices = { rng } })
+    vm:start()
+    local srv = vm.servers[1]
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    -- UML connected, negotiated and registered the device (id 4) ...
+    assert.matches("0x0004", out)
+    -- ... but Debian's linux.uml is built without CONFIG_HW_RANDOM_VIRTIO,
+    -- so no driver binds and no ring is set up.
+    assert.matches("driver: No such file or directory", out)
+    assert.equal(1, srv.connections)
+    assert.is_nil(srv.last_error)
+  end)
+
+  it("removes its sockets when linux.uml is killed", function()
+    local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\4"):rep(n) end)
+    local vm, initrd = boot("echo now-sleeping; sleep 600\n", { devices = { rng } })
+    vm:start()
+    local socket = vm.servers[1].path
+    wait_for(vm, "now%-sleeping", 60)
+    assert.is_true(os.execute("test -S " .. socket))
+    os.execute("kill -KILL " .. vm:stats().pid)
+    local reason = vm:wait(30)
+    vm:close()
+    os.remove(initrd)
+    assert.equal("error", reason)
+    assert.is_nil(os.execute("test -e " .. socket))
   end)
 
   it("says what is missing when linux.uml is not there", function()

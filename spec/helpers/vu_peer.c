@@ -1,0 +1,329 @@
+/*
+ * vu_peer.c - a vhost-user frontend for the specs, in two moods.
+ *
+ *   vu-peer SOCKET good     a whole, correct session: negotiate, share a
+ *                           memfd as RAM, set up ring 0, offer one 16-byte
+ *                           writable buffer, kick, wait for the call, and
+ *                           print what the device wrote, in hex.
+ *   vu-peer SOCKET hostile  one connection per malformed message; print
+ *                           for each whether the backend dropped it.
+ *
+ * It plays UML's part so that the server can be tested, and attacked,
+ * with no kernel at all.  Each line it prints is one fact for the spec.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define GPA   0x100000ULL        /* where the peer says its RAM starts */
+#define USER  0x7f0000000000ULL  /* and where it says it has it mapped */
+#define RAM   (1u << 20)
+
+static const char *sock_path;
+
+static int connect_to(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), tries;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	for (tries = 0; tries < 100; tries++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		usleep(50000);
+	}
+	perror("connect");
+	exit(2);
+}
+
+/* One message: header, payload, and fds. */
+static int send_msg(int fd, uint32_t req, uint32_t flags, const void *payload,
+                    uint32_t size, const int *fds, int nfds)
+{
+	uint8_t buf[12 + 1024];
+	union { struct cmsghdr c; char b[CMSG_SPACE(sizeof(int) * 16)]; } ctl;
+	struct iovec iov = { buf, 12 + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memcpy(buf, &req, 4);
+	memcpy(buf + 4, &flags, 4);
+	memcpy(buf + 8, &size, 4);
+	if (size)
+		memcpy(buf + 12, payload, size);
+	if (nfds) {
+		struct cmsghdr *c;
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)(12 + size) ? 0 : -1;
+}
+
+static void must(int ok, const char *what)
+{
+	if (!ok) {
+		printf("failed: %s\n", what);
+		exit(1);
+	}
+}
+
+/* Read one reply; returns its payload size (or -1) and the payload. */
+static int recv_reply(int fd, void *payload, size_t max)
+{
+	uint8_t hdr[12];
+	uint32_t size;
+	if (recv(fd, hdr, 12, MSG_WAITALL) != 12)
+		return -1;
+	memcpy(&size, hdr + 8, 4);
+	if (size > max || (size && recv(fd, payload, size, MSG_WAITALL) != (ssize_t)size))
+		return -1;
+	return (int)size;
+}
+
+static uint64_t get_u64(int fd, uint32_t req)
+{
+	uint64_t v = 0;
+	must(send_msg(fd, req, 1, NULL, 0, NULL, 0) == 0, "send");
+	must(recv_reply(fd, &v, 8) == 8, "a u64 reply");
+	return v;
+}
+
+/* A message that wants an acknowledgement (REPLY_ACK agreed). */
+static void acked(int fd, uint32_t req, const void *p, uint32_t size, const int *fds, int nfds,
+                  const char *what)
+{
+	uint64_t status = 1;
+	must(send_msg(fd, req, 1 | 8, p, size, fds, nfds) == 0, what);
+	must(recv_reply(fd, &status, 8) == 8 && status == 0, what);
+}
+
+static int good(void)
+{
+	int fd = connect_to(), mfd = memfd_create("vu-peer", 0);
+	int kick = eventfd(0, 0), call = eventfd(0, EFD_NONBLOCK);
+	uint8_t *ram, p[64], cfg[12 + 8];
+	uint64_t f, v;
+	uint32_t st[2];
+	struct pollfd pfd = { call, POLLIN, 0 };
+	uint16_t used_idx;
+	int i;
+
+	must(ftruncate(mfd, RAM) == 0, "ftruncate");
+	ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	must(ram != MAP_FAILED, "mmap");
+	must(send_msg(fd, 3, 1, NULL, 0, NULL, 0) == 0, "SET_OWNER");
+	f = get_u64(fd, 1);
+	printf("features 0x%llx\n", (unsigned long long)f);
+	v = get_u64(fd, 15);
+	printf("protocol features 0x%llx\n", (unsigned long long)v);
+	v = (1ULL << 3) | (1ULL << 9);        /* REPLY_ACK, CONFIG */
+	acked(fd, 16, &v, 8, NULL, 0, "SET_PROTOCOL_FEATURES");
+	v = (1ULL << 32) | (1ULL << 30);
+	acked(fd, 2, &v, 8, NULL, 0, "SET_FEATURES");
+	memset(cfg, 0, sizeof(cfg));
+	cfg[4] = 8;                           /* 8 bytes at offset 0 */
+	must(send_msg(fd, 24, 1, cfg, sizeof(cfg), NULL, 0) == 0, "GET_CONFIG");
+	must(recv_reply(fd, cfg, sizeof(cfg)) == (int)sizeof(cfg), "GET_CONFIG reply");
+	printf("config");
+	for (i = 0; i < 8; i++)
+		printf(" %02x", cfg[12 + i]);
+	printf("\n");
+
+	/* RAM: one region, the memfd from offset 0. */
+	memset(p, 0, sizeof(p));
+	p[0] = 1;
+	f = GPA; memcpy(p + 8, &f, 8);
+	f = RAM; memcpy(p + 16, &f, 8);
+	f = USER; memcpy(p + 24, &f, 8);
+	acked(fd, 5, p, 40, &mfd, 1, "SET_MEM_TABLE");
+
+	/* Ring 0: 8 entries; desc at +0, avail at +0x80, used at +0x100. */
+	st[0] = 0; st[1] = 8;
+	acked(fd, 8, st, 8, NULL, 0, "SET_VRING_NUM");
+	st[1] = 0;
+	acked(fd, 10, st, 8, NULL, 0, "SET_VRING_BASE");
+	memset(p, 0, 40);
+	f = USER; memcpy(p + 8, &f, 8);
+	f = USER + 0x100; memcpy(p + 16, &f, 8);
+	f = USER + 0x80; memcpy(p + 24, &f, 8);
+	acked(fd, 9, p, 40, NULL, 0, "SET_VRING_ADDR");
+	f = 0;
+	acked(fd, 13, &f, 8, &call, 1, "SET_VRING_CALL");
+	acked(fd, 12, &f, 8, &kick, 1, "SET_VRING_KICK");
+	st[1] = 1;
+	acked(fd, 18, st, 8, NULL, 0, "SET_VRING_ENABLE");
+
+	/* One writable 16-byte buffer at GPA + 0x1000, then a kick. */
+	f = GPA + 0x1000; memcpy(ram, &f, 8);
+	st[0] = 16; memcpy(ram + 8, &st[0], 4);
+	used_idx = 2;                          /* VIRTQ_DESC_F_WRITE */
+	memcpy(ram + 12, &used_idx, 2);
+	used_idx = 0;
+	memcpy(ram + 0x80 + 4, &used_idx, 2);  /* ring[0] = head 0 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	used_idx = 1;
+	memcpy(ram + 0x80 + 2, &used_idx, 2);  /* avail idx 1 */
+	v = 1;
+	must(write(kick, &v, 8) == 8, "kick");
+	must(poll(&pfd, 1, 10000) == 1, "a call within 10 s");
+	memcpy(&used_idx, ram + 0x100 + 2, 2);
+	memcpy(&st[0], ram + 0x100 + 8, 4);
+	printf("used idx %u, %u bytes:", used_idx, st[0]);
+	for (i = 0; i < 16; i++)
+		printf(" %02x", ram[0x1000 + i]);
+	printf("\nend\n");
+	/* Stay connected until the backend hangs up (or 10 s), so that the
+	 * spec can look at the live session. */
+	pfd.fd = fd;
+	poll(&pfd, 1, 10000);
+	close(fd);
+	return 0;
+}
+
+/* Did the backend close the connection (within 3 s)? */
+static int dropped(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	char c;
+	if (poll(&pfd, 1, 3000) != 1)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) == 0 || errno == ECONNRESET;
+}
+
+static void owned(int fd) { send_msg(fd, 3, 1, NULL, 0, NULL, 0); }
+
+static void region(uint8_t *p, uint32_t n, uint64_t size)
+{
+	uint64_t v;
+	memset(p, 0, 8 + 32 * n);
+	memcpy(p, &n, 4);
+	v = GPA; memcpy(p + 8, &v, 8);
+	memcpy(p + 16, &size, 8);
+	v = USER; memcpy(p + 24, &v, 8);
+}
+
+static int hostile(void)
+{
+	static const char *const names[] = {
+		"bad version", "oversized payload", "truncated header", "truncated payload",
+		"unknown request", "ring setup before SET_OWNER", "short SET_FEATURES",
+		"no such ring", "ring size not a power of 2", "nine regions",
+		"region without its fd", "region past the end of its file",
+		"region backed by a pipe", "ring outside the memory table",
+		"two fds for a kick", "config read past 256 bytes",
+		"fds on GET_FEATURES", "features not offered",
+	};
+	unsigned k, n = sizeof(names) / sizeof(names[0]), ok = 0;
+
+	for (k = 0; k < n; k++) {
+		int fd = connect_to(), fds[2], small;
+		uint8_t p[400];
+		uint32_t st[2];
+		uint64_t v;
+
+		memset(p, 0, sizeof(p));
+		switch (k) {
+		case 0: send_msg(fd, 1, 2, NULL, 0, NULL, 0); break;
+		case 1: { uint32_t h[3] = { 2, 1, 100000 }; send(fd, h, 12, MSG_NOSIGNAL); } break;
+		case 2: send(fd, "\x01\x00\x00", 3, MSG_NOSIGNAL); break;
+		case 3: { uint32_t h[4] = { 2, 1, 8, 0 }; send(fd, h, 16, MSG_NOSIGNAL); } break;
+		case 4: owned(fd); send_msg(fd, 99, 1, NULL, 0, NULL, 0); break;
+		case 5: st[0] = 0; st[1] = 8; send_msg(fd, 8, 1, st, 8, NULL, 0); break;
+		case 6: owned(fd); send_msg(fd, 2, 1, p, 4, NULL, 0); break;
+		case 7: owned(fd); st[0] = 7; st[1] = 8; send_msg(fd, 8, 1, st, 8, NULL, 0); break;
+		case 8: owned(fd); st[0] = 0; st[1] = 3; send_msg(fd, 8, 1, st, 8, NULL, 0); break;
+		case 9: owned(fd); region(p, 9, RAM); send_msg(fd, 5, 1, p, 8 + 32 * 9, NULL, 0); break;
+		case 10: owned(fd); region(p, 1, RAM); send_msg(fd, 5, 1, p, 40, NULL, 0); break;
+		case 11:
+			owned(fd);
+			small = memfd_create("small", 0);
+			if (ftruncate(small, 4096) < 0)
+				return 2;
+			region(p, 1, RAM);
+			send_msg(fd, 5, 1, p, 40, &small, 1);
+			close(small);
+			break;
+		case 12:
+			owned(fd);
+			if (pipe(fds) < 0)
+				return 2;
+			region(p, 1, RAM);
+			send_msg(fd, 5, 1, p, 40, fds, 1);
+			close(fds[0]);
+			close(fds[1]);
+			break;
+		case 13:
+			owned(fd);
+			small = memfd_create("ram", 0);
+			if (ftruncate(small, RAM) < 0)
+				return 2;
+			region(p, 1, RAM);
+			send_msg(fd, 5, 1, p, 40, &small, 1);
+			close(small);
+			memset(p, 0, 40);
+			v = 0x1000; memcpy(p + 8, &v, 8);   /* not a mapped address */
+			send_msg(fd, 9, 1, p, 40, NULL, 0);
+			break;
+		case 14:
+			owned(fd);
+			fds[0] = eventfd(0, 0);
+			fds[1] = eventfd(0, 0);
+			v = 0;
+			send_msg(fd, 12, 1, &v, 8, fds, 2);
+			close(fds[0]);
+			close(fds[1]);
+			break;
+		case 15:
+			owned(fd);
+			v = 1ULL << 9;
+			send_msg(fd, 16, 1, &v, 8, NULL, 0);
+			st[0] = 0; st[1] = 300;
+			memcpy(p, st, 8);
+			send_msg(fd, 24, 1, p, 12 + 300, NULL, 0);
+			break;
+		case 16:
+			fds[0] = eventfd(0, 0);
+			send_msg(fd, 1, 1, NULL, 0, fds, 1);
+			close(fds[0]);
+			break;
+		case 17: owned(fd); v = 1ULL << 60; send_msg(fd, 2, 1, &v, 8, NULL, 0); break;
+		}
+		if (dropped(fd)) {
+			printf("dropped: %s\n", names[k]);
+			ok++;
+		} else {
+			printf("NOT dropped: %s\n", names[k]);
+		}
+		close(fd);
+	}
+	printf("%u of %u dropped\nend\n", ok, n);
+	return ok == n ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: vu-peer SOCKET good|hostile\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sock_path = argv[1];
+	if (!strcmp(argv[2], "good"))
+		return good();
+	if (!strcmp(argv[2], "hostile"))
+		return hostile();
+	fprintf(stderr, "vu-peer: unknown mode %s\n", argv[2]);
+	return 2;
+}
