@@ -101,6 +101,12 @@ test: deps all kernel guest $(B)/vu-peer
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
 
 
+# Benchmarks, each side by side with a peer in the same run.
+bench: all guest kernel
+	@sh scripts/deps.sh qemu-system-x86 hyperfine
+	$(VMLUA) bench/notify_hook.lua
+	bash bench/boot.sh $(BENCH_RUNS)
+
 # A vhost-user frontend the specs play, well-behaved or hostile.
 $(B)/vu-peer: spec/helpers/vu_peer.c
 	@mkdir -p $(B)

@@ -29,7 +29,8 @@ options:
   --timeout S    give up after S seconds (default: none)
   --log PATH     also write the console to PATH
   --quiet        do not show the console
-  --stats        print wall time and VM exits by reason on stderr at the end
+  --stats        print wall time, VM exits by reason and vmlua's own peak
+                 RSS on stderr at the end
   -h, --help     show this help
 ]]
 
@@ -163,8 +164,13 @@ if o.stats then
     if n > 0 then parts[#parts + 1] = name .. "=" .. n end
   end
   table.sort(parts)
-  io.stderr:write(string.format("boot.lua: %.3f s wall, %d vCPU(s), exits: %s\n",
-    vmlua.core.monotonic() - t0, st.cpus, table.concat(parts, " ")))
+  -- vmlua's own high-water mark (a uml guest is a separate process).
+  local status = io.open("/proc/self/status")
+  local hwm = status and status:read("a"):match("VmHWM:%s*(%d+) kB")
+  if status then status:close() end
+  io.stderr:write(string.format("boot.lua: %.3f s wall, %d vCPU(s), exits: %s%s\n",
+    vmlua.core.monotonic() - t0, st.cpus, #parts > 0 and table.concat(parts, " ") or "none",
+    hwm and (", vmlua peak RSS " .. hwm .. " kB") or ""))
 end
 vm:close()
 if scratch_file then os.remove(scratch_file) end

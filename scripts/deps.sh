@@ -2,7 +2,8 @@
 # Install the Debian packages vmlua needs to build and test, and only
 # those that are missing.  Run as root (CI is); otherwise say what to do.
 set -e
-PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev lua-busted lz4 util-linux acpica-tools cpio"
+# Extra packages (make bench: qemu-system-x86 hyperfine) come as arguments.
+PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev lua-busted lz4 util-linux acpica-tools cpio $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
