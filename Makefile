@@ -66,6 +66,7 @@ help:
 	@echo "make guest      build the default guest (uml) into $(B)/guest"
 	@echo "make test       install what is missing (Debian), build, run every spec"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
+	@echo "make bench      boot time beside bare linux.uml and QEMU (BENCH_RUNS=10)"
 	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make fuzz       fuzz the ring walker (FUZZ_SECONDS=60)"

@@ -3,8 +3,9 @@
 --   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]
 --
 -- Fetches Debian's user-mode-linux and busybox-static with apt-get
--- download into a cache (once; offline after that), and packs an
--- initramfs: busybox, UML's virtio modules, and an /init that runs
+-- download into a cache (once; offline after that), builds the
+-- virtio-rng module Debian's UML lacks (scripts/uml-virtio-rng.sh), and
+-- packs an initramfs: busybox, the virtio modules, and an /init that runs
 -- /etc/vmlua/run if a scenario put one there, or gives a shell on the
 -- console.  Prints a line for each step.
 local cpio = require "vmlua.cpio"
@@ -73,7 +74,24 @@ local version = lines("ls " .. q(root .. "/usr/lib/uml/modules"))[1]
 if not version then die("no modules in %s/usr/lib/uml/modules", root) end
 local moddir = root .. "/usr/lib/uml/modules/" .. version
 
-if not o.force and exists(initrd) then
+-- 2b. Debian's linux.uml lacks a virtio-rng driver: build that one module
+-- from Debian's linux-source of the same version (once, then cached).
+local rng_ko = o.cache .. "/uml/virtio-rng-" .. version .. ".ko"
+local rng_fresh = false
+if not exists(rng_ko) then
+  say("building virtio-rng.ko for linux.uml %s from Debian's linux-source (once)...", version)
+  local errf = os.tmpname()
+  if sh(("sh scripts/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(root), q(version),
+      q(o.cache .. "/uml/rng-build"), q(rng_ko), q(errf))) then
+    rng_fresh = true
+  else
+    local f = io.open(errf); local why = f and f:read("l") or "unknown reason"; if f then f:close() end
+    say("virtio-rng.ko not built (%s); the guest will have no rng driver", why)
+  end
+  os.remove(errf)
+end
+
+if not o.force and not rng_fresh and exists(initrd) then
   say("ready (cached): %s, kernel %s (%s)", initrd, kernel, version)
   return
 end
@@ -105,7 +123,7 @@ end
 table.sort(wanted)
 for _, m in ipairs(wanted) do want(m) end
 
-say("packing %s (busybox, %d modules for %s)...", initrd, #order, version)
+say("packing %s (busybox, %d modules for %s)...", initrd, #order + (exists(rng_ko) and 1 or 0), version)
 local a = cpio.new()
 for _, d in ipairs{ "bin", "dev", "etc", "etc/vmlua", "proc", "sys", "tmp", "root", "lib",
                     "lib/modules", "lib/modules/" .. version } do
@@ -116,6 +134,10 @@ for _, m in ipairs(order) do
   local name = m:match("([^/]+)$")
   a:file_from("lib/modules/" .. version .. "/" .. name, moddir .. "/" .. m)
   order[_] = name
+end
+if exists(rng_ko) then
+  a:file_from("lib/modules/" .. version .. "/virtio-rng.ko", rng_ko)
+  order[#order + 1] = "virtio-rng.ko"
 end
 a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
 a:file("init", [[

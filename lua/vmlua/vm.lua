@@ -67,9 +67,10 @@ end
 
 --- Build a machine: memory, ACPI tables, kernel, vCPUs.  It is not yet
 -- running; call `vm:start()`.
--- @tparam table opts backend ("auto"|"kvm"), memory ("256M"), cpus (1),
---   kernel (path), initrd (path), cmdline (string), console ("stdout",
---   "none"/false or a function(data)), log (path), input (forward stdin)
+-- @tparam table opts backend ("auto"|"kvm"|"uml"), memory ("256M"), cpus
+--   (1), kernel (path), initrd (path), cmdline (string), console
+--   ("stdout", "none"/false or a function(data)), log (path), input
+--   (forward stdin), devices (vmlua.Device objects)
 -- @treturn[1] vmlua.VM
 -- @treturn[2] nil
 -- @treturn[2] string a reason a person can act on
