@@ -12,9 +12,11 @@
 # (e.g. 6.1.176).  Exits non-zero with a one-line reason on stderr when it
 # cannot (no matching linux-source in the archive, no network, ...).
 set -eu
-ROOT=$1 VERSION=$2 WORK=$3 OUT=$4
+# Absolute paths: make -C runs in the source tree.
+ROOT=$(realpath -m "$1") VERSION=$2 WORK=$(realpath -m "$3") OUT=$(realpath -m "$4")
 SERIES=$(echo "$VERSION" | cut -d. -f1-2)
 PKG=linux-source-$SERIES
+LOG=$WORK.log
 fail() { echo "$*" >&2; rm -rf "$WORK"; exit 1; }
 
 CONFIG=$ROOT/usr/share/doc/user-mode-linux/config.gz
@@ -40,19 +42,19 @@ rm -rf "$WORK/deb"
 SRC=$WORK/$PKG
 
 gzip -dc "$CONFIG" | sed 's/^# CONFIG_HW_RANDOM_VIRTIO is not set$/CONFIG_HW_RANDOM_VIRTIO=m/' >"$SRC/.config"
-make -s -C "$SRC" ARCH=um olddefconfig >"$WORK/log" 2>&1 || fail "make olddefconfig failed: see $WORK/log"
+make -s -C "$SRC" ARCH=um olddefconfig >"$LOG" 2>&1 || fail "make olddefconfig failed: see $LOG"
 grep -q '^CONFIG_HW_RANDOM_VIRTIO=m$' "$SRC/.config" || fail "the config does not allow CONFIG_HW_RANDOM_VIRTIO=m"
-make -s -C "$SRC" ARCH=um -j"$(nproc)" modules_prepare >>"$WORK/log" 2>&1 || fail "make modules_prepare failed"
+make -s -C "$SRC" ARCH=um -j"$(nproc)" modules_prepare >>"$LOG" 2>&1 || fail "make modules_prepare failed: see $LOG"
 
 # The one driver, built as an external module.  There is no Module.symvers
 # for linux.uml (it has no modversions), so unresolved symbols only warn.
 mkdir -p "$WORK/m"
 cp "$SRC/drivers/char/hw_random/virtio-rng.c" "$WORK/m/"
 echo 'obj-m := virtio-rng.o' >"$WORK/m/Kbuild"
-make -s -C "$SRC" ARCH=um M="$WORK/m" KBUILD_MODPOST_WARN=1 modules >>"$WORK/log" 2>&1 ||
-	fail "building virtio-rng.ko failed"
+make -s -C "$SRC" ARCH=um M="$WORK/m" KBUILD_MODPOST_WARN=1 modules >>"$LOG" 2>&1 ||
+	fail "building virtio-rng.ko failed: see $LOG"
 GOT=$(grep -a -o -m1 "vermagic=[^[:cntrl:]]*" "$WORK/m/virtio-rng.ko" | head -1)
 [ "$GOT" = "vermagic=$WANT" ] || fail "virtio-rng.ko has $GOT, the kernel wants vermagic=$WANT"
 mkdir -p "$(dirname "$OUT")"
 cp "$WORK/m/virtio-rng.ko" "$OUT"
-rm -rf "$WORK"
+rm -rf "$WORK" "$LOG"
