@@ -119,9 +119,11 @@ guest: $(VMLUA) deps
 	$(VMLUA) scripts/build-guest.lua --cache $(B)/guest-cache --out $(B)/guest/uml
 
 # The main job: build, build the guest, boot it, run a command, power off.
-RUN_CMD ?= echo "hello from $$(uname -sr) on $$(hostname), $$(grep -c ^processor /proc/cpuinfo) CPU, $$(free -m | awk '/Mem/ {print $$2}') MiB"
+# RUN_CMD is taken as written ($(value)), quoted for the shell, so
+# quotes and $(...) reach the guest: make run RUN_CMD='ls -l $(which sh)'.
+RUN_CMD ?= echo "hello from $(uname -sr) on $(hostname), $(grep -c ^processor /proc/cpuinfo) CPU, $(free -m | awk '/Mem/ {print $2}') MiB"
 run: all guest
-	$(VMLUA) scripts/boot.lua --backend auto --timeout 120 --run '$(RUN_CMD)'
+	$(VMLUA) scripts/boot.lua --backend auto --timeout 120 --run '$(subst ','\'',$(value RUN_CMD))'
 
 # The kvm backend's own guest.
 run-selftest: all

@@ -72,6 +72,15 @@ describe("the uml backend #uml", function()
     assert.same({ "starting", "running", "stopping", "stopped" }, states)
   end)
 
+  it("is what make run boots: a command runs inside and the guest powers off", function()
+    local p = io.popen([[make -s run RUN_CMD='echo "run-says: $(uname -s)" '\''quo  ted'\' 2>&1; echo "make-exit: $?"]])
+    local out = p:read("a")
+    p:close()
+    assert.matches("run%-says: Linux quo  ted", out)
+    assert.matches("vmlua: exit status 0", out)
+    assert.matches("make%-exit: 0\n$", out)
+  end)
+
   it("reports a kernel panic with its line", function()
     local initrd = own_initrd("#!/bin/busybox sh\nexit 3\n")   -- init exits: the kernel panics
     local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
