@@ -115,7 +115,7 @@ $(B)/vu-peer: spec/helpers/vu_peer.c
 
 # The default guest for the uml backend (cached in build/guest-cache).
 GUEST = $(B)/guest/uml/initramfs.cpio
-guest: $(VMLUA) deps
+guest: $(VMLUA) deps kernel
 	$(VMLUA) scripts/build-guest.lua --cache $(B)/guest-cache --out $(B)/guest/uml
 
 # The main job: build, build the guest, boot it, run a command, power off.

@@ -12,6 +12,7 @@
  * made.  When it ends we reap it and say why (see luml.c).
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -48,6 +49,45 @@ static int executable(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
+/*
+ * Is path a program this host can run as linux.uml, rather than a kernel
+ * image meant for the kvm backend?  A linux.uml is an x86-64 ELF program
+ * linked like any other, so it has a PT_INTERP or a PT_GNU_STACK header;
+ * a bzImage is not ELF at all, and a vmlinux or the selftest guest has
+ * neither header.  Says why not in why.
+ */
+static int uml_program(const char *path, char *why, size_t whylen)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
+	unsigned i;
+
+	if (fd < 0) {
+		errbuf_set(why, whylen, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_machine != EM_X86_64 || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)) {
+		errbuf_set(why, whylen, "%s: not a linux.uml program (not an x86-64 ELF executable; "
+		           "a bzImage boots on the kvm backend)", path);
+		goto out;
+	}
+	for (i = 0; i < eh.e_phnum && i < 256 && !ok; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
+		    (ssize_t)sizeof(ph))
+			break;
+		ok = ph.p_type == PT_INTERP || ph.p_type == PT_GNU_STACK;
+	}
+	if (!ok)
+		errbuf_set(why, whylen, "%s: not a linux.uml program (a kernel image? "
+		           "it boots on the kvm backend)", path);
+out:
+	close(fd);
+	return ok;
+}
+
 int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whylen)
 {
 	const char *env;
@@ -58,6 +98,8 @@ int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whyle
 			errbuf_set(why, whylen, "%s: not an executable file", path);
 			return 0;
 		}
+		if (!uml_program(path, why, whylen))
+			return 0;
 		snprintf(out, outlen, "%s", path);
 		return 1;
 	}

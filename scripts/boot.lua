@@ -1,7 +1,7 @@
 #!/usr/bin/env vmlua
 --- boot.lua - build a machine from command-line options and boot it.
 --
---   vmlua scripts/boot.lua --kernel PATH [options]
+--   vmlua scripts/boot.lua [--kernel PATH] [options]
 --
 -- The guest's console is streamed to stdout (and stdin to the guest when
 -- it is a terminal).  Exits 0 when the guest powers off; otherwise prints
@@ -9,7 +9,7 @@
 local vmlua = require "vmlua"
 
 local usage = [[
-usage: vmlua scripts/boot.lua --kernel PATH [options]
+usage: vmlua scripts/boot.lua [--kernel PATH] [options]
 
 Boot a guest and stream its console.  Exit status: 0 when the guest
 powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
@@ -18,12 +18,15 @@ powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
 options:
   --backend B    auto, kvm or uml (default auto: kvm where the CPU has
                  vmx/svm, uml otherwise)
-  --kernel PATH  kvm: bzImage or ELF vmlinux (required);
+  --kernel PATH  kvm: bzImage or ELF vmlinux (default with vmx/svm:
+                 Debian's cloud kernel, as make guest fetched it);
                  uml: linux.uml (default: the one make guest fetched)
-  --initrd PATH  initial ramdisk (uml default: make guest's initramfs)
+  --initrd PATH  initial ramdisk (default with the default kernel:
+                 make guest's busybox initramfs)
   --run CMD      run the shell command CMD in the default guest, show
                  its output and power off
-  --cmdline STR  kernel command line (default "console=ttyS0")
+  --cmdline STR  kernel command line (default "console=ttyS0", or
+                 "quiet" on uml)
   --mem MIB      memory in MiB (default 256)
   --cpus N       number of vCPUs (default 1)
   --timeout S    give up after S seconds (default: none)
@@ -94,19 +97,25 @@ if backend == "auto" then
   if not backend then die(1, "%s", why) end
 end
 
--- What `make guest` builds: the uml guest's kernel and initramfs.
-local GUEST_KERNEL = "build/guest-cache/uml/root/usr/bin/linux.uml"
+-- What `make guest` builds: the uml guest's kernel and initramfs, and
+-- Debian's cloud kernel for kvm, which boots the same busybox initramfs.
+local GUEST_KERNEL = { uml = "build/guest-cache/uml/root/usr/bin/linux.uml",
+                       kvm = "build/guest-cache/kvm/vmlinuz" }
 local GUEST_INITRD = "build/guest/uml/initramfs.cpio"
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() end return f ~= nil end
-if backend == "uml" then
-  if not o.kernel and exists(GUEST_KERNEL) then o.kernel = GUEST_KERNEL end
+-- Stock kernels boot under kvm only with vmx/svm; without, --kernel
+-- stays required there (the selftest guest is what runs).
+local default_guest = backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()
+  and exists(GUEST_KERNEL.kvm))
+if default_guest then
+  if not o.kernel and exists(GUEST_KERNEL[backend]) then o.kernel = GUEST_KERNEL[backend] end
   if not o.initrd then
     if not exists(GUEST_INITRD) then
       die(1, "no --initrd, and %s is missing: run make guest", GUEST_INITRD)
     end
     o.initrd = GUEST_INITRD
   end
-  o.cmdline = o.cmdline or "quiet"
+  o.cmdline = o.cmdline or (backend == "uml" and "quiet" or "console=ttyS0 quiet")
 end
 if not o.kernel then die(1, "--kernel PATH is required (see --help)") end
 

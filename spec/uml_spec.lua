@@ -244,6 +244,22 @@ describe("the uml backend #uml", function()
     assert.is_nil(vm)
     assert.equal("/nonexistent/linux.uml: not an executable file", err)
   end)
+
+  it("refuses a kernel image meant for the kvm backend, saying so", function()
+    for src, why in pairs{
+      ["build/guest/selftest.elf"] = "not a linux.uml program %(a kernel image%? it boots on the kvm backend%)",
+      ["build/guest-cache/kvm/vmlinuz"] = "not a linux.uml program %(not an x86%-64 ELF executable; a bzImage",
+    } do
+      if readable(src) then
+        local path = os.tmpname()
+        assert(os.execute(("cp %s %s && chmod +x %s"):format(src, path, path)))
+        local vm, err = vmlua.vm{ backend = "uml", kernel = path }
+        os.remove(path)
+        assert.is_nil(vm)
+        assert.matches("^" .. path:gsub("%p", "%%%0") .. ": " .. why, err)
+      end
+    end
+  end)
 end)
 
 describe("scripts/boot.lua --backend uml #uml", function()
