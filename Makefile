@@ -47,6 +47,8 @@ CORE_OBJS = \
 	$(B)/core/luml.o \
 	$(B)/core/vhost_user.o \
 	$(B)/core/lvhost.o \
+	$(B)/core/rng.o \
+	$(B)/core/lrng.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

@@ -167,7 +167,6 @@ static int l_device(lua_State *L)
 	const char *config = NULL;
 	size_t config_len = 0;
 	uint64_t features;
-	struct ldev *v;
 
 	vmlua_checknargs(L, 1);
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -202,11 +201,20 @@ static int l_device(lua_State *L)
 			return luaL_argerror(L, 1, "field 'config' is longer than 256 bytes");
 	}
 
-	v = lua_newuserdatauv(L, sizeof(*v), 2);
+	vmlua_newdevice(L, (uint32_t)id, (unsigned)n, num_max, features, config,
+	                (uint32_t)config_len);
+	return 1;
+}
+
+struct vdev *vmlua_newdevice(lua_State *L, uint32_t id, unsigned nqueues,
+                             const uint16_t *num_max, uint64_t features,
+                             const void *config, uint32_t config_len)
+{
+	struct ldev *v = lua_newuserdatauv(L, sizeof(*v), 2);
+
 	memset(v, 0, sizeof(*v));
 	luaL_setmetatable(L, VMLUA_DEVICE);
-	vdev_init(&v->d, (uint32_t)id, (unsigned)n, num_max, features, config,
-	          (uint32_t)config_len);
+	vdev_init(&v->d, id, nqueues, num_max, features, config, config_len);
 	v->d.on_event = on_event;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
 	v->L = lua_tothread(L, -1);
@@ -219,7 +227,7 @@ static int l_device(lua_State *L)
 	lua_pushvalue(L, -2);
 	lua_rawsetp(L, -2, &v->d);
 	lua_pop(L, 1);
-	return 1;
+	return &v->d;
 }
 
 /* dev:on(event, fn or nil) */

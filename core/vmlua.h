@@ -35,10 +35,15 @@ void vmlua_virtq_register(lua_State *L);
 void vmlua_device_register(lua_State *L);
 void vmlua_uml_register(lua_State *L);
 void vmlua_vhost_register(lua_State *L);
+void vmlua_rng_register(lua_State *L);
 
 /* The Device at idx (ldevice.c). */
 struct vdev;
 struct vdev *vmlua_checkdevice(lua_State *L, int idx);
+/* Push a new Device (vmlua.Device); a C device sets its backend on it. */
+struct vdev *vmlua_newdevice(lua_State *L, uint32_t id, unsigned nqueues,
+                             const uint16_t *num_max, uint64_t features,
+                             const void *config, uint32_t config_len);
 /* Attach the Device at dev to the Memory at mem, which it keeps alive. */
 void vmlua_device_attach(lua_State *L, int dev, int mem);
 /* The vhost-user server at idx (lvhost.c). */

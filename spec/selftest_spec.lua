@@ -68,6 +68,27 @@ describe("selftest guest with virtio-mmio devices #kvm", function()
     assert.equal(1, echo.notifies)
   end)
 
+  it("drives the C rng (vmlua.virtio.rng) through a round trip", function()
+    local rng = require("vmlua.virtio").rng()
+    local vm = assert(vmlua.vm{
+      backend = "kvm", kernel = env.selftest, memory = "256M", cpus = 1,
+      cmdline = "selftest.cpus=1 selftest.mem=268435456", console = "none",
+      devices = { rng },
+    })
+    vm:start()
+    local reason = vm:wait(120)
+    local out = vm:output()
+    vm:close()
+    assert.equal("poweroff", reason, out)
+    local bytes = out:match("selftest: virtio 16 bytes:([ %x]+)\n")
+    assert.is_string(bytes, out)
+    assert.equal(48, #bytes)
+    assert.not_equal((" 00"):rep(16), bytes)
+    assert.matches("selftest: ok virtio%-mmio device 4 at 0xd0000000 %(round trip", out)
+    assert.matches("selftest: PASS\n", out)
+    assert.equal(1, rng.notifies)
+  end)
+
   it("keeps going when a device's hook fails: the device needs a reset, the guest sees no answer", function()
     local errors = {}
     local bad = require("vmlua.virtio").device{ id = 4, queues = { 8 },

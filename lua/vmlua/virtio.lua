@@ -71,4 +71,11 @@ function M.device(spec)
   return dev
 end
 
+--- virtio-rng fed by the host's getrandom (in C, see core/rng.c).  Each
+-- chain's writable buffers are filled, at most 1 MiB per chain; hooks
+-- (`dev:on("notify", fn)`) see each kick after the device served it.
+-- @tparam[opt] table opts queue (size of the queue, default 64)
+-- @treturn vmlua.Device
+M.rng = core.rng
+
 return M

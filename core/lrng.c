@@ -1,0 +1,43 @@
+/*
+ * lrng.c - core.rng{ queue = N }: a virtio-rng Device fed by getrandom.
+ */
+#include <string.h>
+#include "rng.h"
+#include "vmlua.h"
+
+static int l_rng(lua_State *L)
+{
+	lua_Integer size = 64;
+	uint16_t num_max[1];
+	struct vdev *d;
+
+	vmlua_checknargs(L, 1);
+	if (!lua_isnoneornil(L, 1)) {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 1)) {
+			const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+			if (strcmp(k, "queue") != 0)
+				return luaL_argerror(L, 1, lua_pushfstring(L,
+				        "unknown option '%s' (queue)", k));
+			lua_pop(L, 1);
+		}
+		if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
+			size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+			if (size < 1 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
+				return luaL_argerror(L, 1,
+				        "option 'queue' must be a power of 2 up to 32768");
+		}
+		lua_pop(L, 1);
+	}
+	num_max[0] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
+	d = vmlua_newdevice(L, VIRTIO_ID_RNG, 1, num_max, RNG_FEATURES, NULL, 0);
+	d->backend = &rng_backend;
+	return 1;
+}
+
+void vmlua_rng_register(lua_State *L)
+{
+	lua_pushcfunction(L, l_rng);
+	lua_setfield(L, -2, "rng");
+}
