@@ -49,6 +49,9 @@ CORE_OBJS = \
 	$(B)/core/lvhost.o \
 	$(B)/core/rng.o \
 	$(B)/core/lrng.o \
+	$(B)/core/blk.o \
+	$(B)/core/cow.o \
+	$(B)/core/lblk.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

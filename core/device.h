@@ -45,6 +45,11 @@ struct vdev_backend {
 	const char *name;
 	void (*notify)(struct vdev *d, unsigned q);
 	void (*reset)(struct vdev *d);
+	/* Optional: a counter or property by name (1 if known), for the Lua
+	 * binding's fields; and the release of backend_data when the device
+	 * is closed. */
+	int (*field)(struct vdev *d, const char *name, int64_t *value);
+	void (*destroy)(struct vdev *d);
 };
 
 struct vdev_queue {

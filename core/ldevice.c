@@ -460,6 +460,9 @@ static int d_close(lua_State *L)
 		unsigned i;
 		for (i = 0; i < v->d.nqueues; i++)
 			virtq_release(&v->d.q[i].vq);
+		if (v->d.backend && v->d.backend->destroy)
+			v->d.backend->destroy(&v->d);
+		v->d.backend = NULL;
 		v->closed = 1;
 	}
 	return 0;
@@ -504,8 +507,13 @@ static int d_index(lua_State *L)
 			lua_pushstring(L, vdev_reason_name(v->d.reason));
 		else
 			lua_pushnil(L);
-	} else
-		lua_pushnil(L);
+	} else {
+		int64_t n;
+		if (v->d.backend && v->d.backend->field && v->d.backend->field(&v->d, k, &n))
+			lua_pushinteger(L, (lua_Integer)n);
+		else
+			lua_pushnil(L);
+	}
 	return 1;
 }
 

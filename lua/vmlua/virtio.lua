@@ -78,4 +78,17 @@ end
 -- @treturn vmlua.Device
 M.rng = core.rng
 
+--- virtio-blk over an image file (in C, see core/blk.c, core/cow.c).
+-- @tparam table opts path (the image, required), readonly (boolean),
+--   cow (true: writes go to a temporary overlay; a file name: to that
+--   overlay, kept and reopenable; the master is never written), serial
+--   (GET_ID, at most 20 bytes; default the file's name), queue (size,
+--   default 128)
+-- @treturn[1] vmlua.Device with fields sectors, readonly, reads, writes,
+--   flushes, discards, write_zeroes, errors, unsupported, bytes_read,
+--   bytes_written
+-- @treturn[2] nil
+-- @treturn[2] string why the image cannot be used
+M.blk = core.blk
+
 return M
