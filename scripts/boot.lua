@@ -8,7 +8,7 @@
 -- one line saying why on stderr and exits non-zero.
 local vmlua = require "vmlua"
 
-local usage = [[
+local usage = [==[
 usage: vmlua scripts/boot.lua [--kernel PATH] [options]
 
 Boot a guest and stream its console.  Exit status: 0 when the guest
@@ -25,6 +25,10 @@ options:
                  make guest's busybox initramfs)
   --run CMD      run the shell command CMD in the default guest, show
                  its output and power off
+  --disk PATH[,ro|,cow[=OVERLAY]]
+                 a virtio disk over the image PATH (repeatable: vda,
+                 vdb, ...): read-write, read-only, or copy-on-write with
+                 a temporary or a named overlay (PATH is never written)
   --cmdline STR  kernel command line (default "console=ttyS0", or
                  "quiet" on uml)
   --mem MIB      memory in MiB (default 256)
@@ -35,7 +39,7 @@ options:
   --stats        print wall time, VM exits by reason and vmlua's own peak
                  RSS on stderr at the end
   -h, --help     show this help
-]]
+]==]
 
 local scratch_file
 local function die(code, fmt, ...)
@@ -46,7 +50,7 @@ local function die(code, fmt, ...)
 end
 
 local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
-  mem = true, cpus = true, timeout = true, log = true, run = true }
+  mem = true, cpus = true, timeout = true, log = true, run = true, disk = true }
 
 local function parse(argv)
   local o = {}
@@ -70,7 +74,12 @@ local function parse(argv)
         value = argv[i]
         if value == nil then die(1, "option --%s needs a value", name) end
       end
-      o[name] = value
+      if name == "disk" then
+        o.disks = o.disks or {}
+        o.disks[#o.disks + 1] = value
+      else
+        o[name] = value
+      end
     end
     i = i + 1
   end
@@ -144,7 +153,29 @@ if math.type(cpus) ~= "integer" and cpus ~= math.floor(cpus) then
   die(1, "--cpus must be a whole number, got '%s'", o.cpus)
 end
 
+-- --disk PATH[,ro|,cow[=OVERLAY]]: virtio-blk devices, vda, vdb, ...
+local devices = {}
+for _, spec in ipairs(o.disks or {}) do
+  local path, mode = spec:match("^([^,]+),?(.*)$")
+  local opts = { path = path }
+  if not path then
+    die(1, "--disk needs a file: --disk PATH[,ro|,cow[=OVERLAY]]")
+  elseif mode == "ro" then
+    opts.readonly = true
+  elseif mode == "cow" then
+    opts.cow = true
+  elseif mode:match("^cow=.") then
+    opts.cow = mode:sub(5)
+  elseif mode ~= "" then
+    die(1, "--disk %s: unknown mode '%s' (ro, cow or cow=OVERLAY)", spec, mode)
+  end
+  local disk, why = require("vmlua.virtio").blk(opts)
+  if not disk then die(1, "--disk: %s", why) end
+  devices[#devices + 1] = disk
+end
+
 local vm, err = vmlua.vm{
+  devices = devices,
   backend = backend,
   kernel = o.kernel,
   initrd = o.initrd,

@@ -27,6 +27,9 @@ describe("scripts/boot.lua", function()
       { "--kernel x --cpus 0", "boot.lua: --cpus must be a number of at least 1, got '0'\n" },
       { "--kernel x --cpus 1.5", "boot.lua: --cpus must be a whole number, got '1.5'\n" },
       { "--kernel x --backend xen", "boot.lua: --backend must be auto, kvm or uml, got 'xen'\n" },
+      { "--kernel x --backend kvm --disk /nonexistent.img", "boot.lua: --disk: /nonexistent.img: No such file or directory\n" },
+      { "--kernel x --backend kvm --disk /dev/null,rw", "boot.lua: --disk /dev/null,rw: unknown mode 'rw' (ro, cow or cow=OVERLAY)\n" },
+      { "--kernel x --backend kvm --disk /dev/null", "boot.lua: --disk: /dev/null: not a regular file or block device\n" },
     }
     for _, c in ipairs(cases) do
       it("'" .. c[1] .. "'", function()

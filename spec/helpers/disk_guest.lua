@@ -1,0 +1,29 @@
+-- Boots the default UML guest with one vmlua disk and runs a command in
+-- it, the console on stdout; a separate process, so that a spec can kill
+-- it with SIGKILL at a moment the guest chooses.
+--
+--   build/vmlua spec/helpers/disk_guest.lua IMAGE COW|- COMMAND
+--
+-- COW is a named overlay file, or - for the raw image.
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+local vmlua = require "vmlua"
+local cpio = require "vmlua.cpio"
+local virtio = require "vmlua.virtio"
+
+local image, cow, command = arg[1], arg[2], arg[3]
+local disk = assert(virtio.blk{ path = image, cow = cow ~= "-" and cow or nil })
+local f = assert(io.open("build/guest/uml/initramfs.cpio", "rb"))
+local base = f:read("a")
+f:close()
+local run = cpio.new():dir("etc"):dir("etc/vmlua"):file("etc/vmlua/run", command .. "\n", 493)
+local initrd = os.tmpname()
+f = assert(io.open(initrd, "wb"))
+f:write(base, run:finish())
+f:close()
+local vm = assert(vmlua.vm{ backend = "uml", kernel = "build/guest-cache/uml/root/usr/bin/linux.uml",
+  initrd = initrd, memory = "128M", cmdline = "quiet", console = "stdout", devices = { disk } })
+vm:start()
+local reason = vm:wait(120)
+vm:close()
+os.remove(initrd)
+print("disk_guest: " .. tostring(reason))
