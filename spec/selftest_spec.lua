@@ -89,6 +89,27 @@ describe("selftest guest with virtio-mmio devices #kvm", function()
     assert.equal(1, rng.notifies)
   end)
 
+  it("reads the serial of a vmlua disk (GET_ID) over virtio-mmio", function()
+    local img = os.tmpname()
+    assert(os.execute("truncate -s 1M " .. img))
+    local disk = assert(require("vmlua.virtio").blk{ path = img, serial = "ABC" })
+    local vm = assert(vmlua.vm{
+      backend = "kvm", kernel = env.selftest, memory = "256M", cpus = 1,
+      cmdline = "selftest.cpus=1 selftest.mem=268435456", console = "none",
+      devices = { disk },
+    })
+    vm:start()
+    local reason = vm:wait(120)
+    local out = vm:output()
+    vm:close()
+    os.remove(img)
+    assert.equal("poweroff", reason, out)
+    -- "ABC", zero padding to 20 bytes, then the status byte: OK
+    assert.matches("selftest: virtio 21 bytes: 41 42 43" .. (" 0"):rep(17) .. " 0\n", out)
+    assert.matches("selftest: ok virtio%-mmio device 2 at 0xd0000000 %(round trip", out)
+    assert.matches("selftest: PASS\n", out)
+  end)
+
   it("keeps going when a device's hook fails: the device needs a reset, the guest sees no answer", function()
     local errors = {}
     local bad = require("vmlua.virtio").device{ id = 4, queues = { 8 },

@@ -8,9 +8,10 @@
  * wait (polling, interrupts stay off) for the used ring to move, check
  * the answer, acknowledge the interrupt and reset the device again.
  *
- * Requests: an rng (id 4) gets one 16-byte writable buffer; vmlua's echo
- * device (id 0xffff) gets "ping" and a writable buffer and must answer
- * "ping".  Other ids are only probed.
+ * Requests: an rng (id 4) gets one 16-byte writable buffer; a block
+ * device (id 2) a GET_ID: its 20-byte serial and the status byte; vmlua's
+ * echo device (id 0xffff) gets "ping" and a writable buffer and must
+ * answer "ping".  Other ids are only probed.
  */
 #include "selftest.h"
 
@@ -109,6 +110,11 @@ static void run_device(u64 base)
 		memcpy(req, "ping", 4);
 		vq_desc[0] = (struct desc){ (u64)req, 4, 1, 1 };
 		vq_desc[1] = (struct desc){ (u64)resp, 16, 2, 0 };
+	} else if (id == 2) {
+		memset(req, 0, 16);
+		req[0] = 8;                        /* VIRTIO_BLK_T_GET_ID */
+		vq_desc[0] = (struct desc){ (u64)req, 16, 1, 1 };
+		vq_desc[1] = (struct desc){ (u64)resp, 21, 2, 0 };
 	} else {
 		vq_desc[0] = (struct desc){ (u64)resp, 16, 2, 0 };
 	}
@@ -126,7 +132,7 @@ static void run_device(u64 base)
 		return;
 	}
 	got = vq_used[1];                          /* used ring[0]: id, len */
-	if (got != 0 || vq_used[2] != (id == 0xffff ? 4u : 16u)) {
+	if (got != 0 || vq_used[2] != (id == 0xffff ? 4u : id == 2 ? 21u : 16u)) {
 		fail("virtio", "device %u: used id %u len %u", id, got, vq_used[2]);
 	} else if (id == 0xffff && memcmp(resp, "ping", 4)) {
 		fail("virtio", "echo answered \"%.4s\"", (const char *)resp);
