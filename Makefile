@@ -112,6 +112,7 @@ bench: all guest kernel
 	@sh scripts/deps.sh qemu-system-x86 hyperfine
 	$(VMLUA) bench/notify_hook.lua
 	bash bench/boot.sh $(BENCH_RUNS)
+	bash bench/blk.sh
 
 # A vhost-user frontend the specs play, well-behaved or hostile.
 $(B)/vu-peer: spec/helpers/vu_peer.c
