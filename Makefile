@@ -52,6 +52,9 @@ CORE_OBJS = \
 	$(B)/core/blk.o \
 	$(B)/core/cow.o \
 	$(B)/core/lblk.o \
+	$(B)/core/switch.o \
+	$(B)/core/net.o \
+	$(B)/core/lnet.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

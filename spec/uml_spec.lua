@@ -399,6 +399,48 @@ describe("vmlua disks in the UML guest #uml", function()
   end)
 end)
 
+describe("vmlua networks in UML guests #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  it("lets two guests ping each other over vmlua.switch, with no root and no tap", function()
+    local sw = vmlua.switch()
+    local frames = 0
+    local function guest(n, other)
+      local nic = virtio.net{ switch = sw, mac = ("52:54:00:00:00:%02x"):format(n),
+        hook = function() frames = frames + 1 end }
+      local vm, initrd = boot(("ip link set eth0 up && ip addr add 10.0.0.%d/24 dev eth0 && " ..
+        "ping -c 3 -W 10 10.0.0.%d; sleep 1\n"):format(n, other), { devices = { nic } })
+      return vm, initrd, nic
+    end
+    local a, ia, na = guest(1, 2)
+    local b, ib, nb = guest(2, 1)
+    a:start()
+    b:start()
+    -- one process, two machines: serve each in turn until both end
+    local ra, rb
+    local deadline = os.time() + 90
+    while (not ra or not rb) and os.time() < deadline do
+      ra = ra or a:wait(0.02)
+      rb = rb or b:wait(0.02)
+    end
+    local oa, ob = a:output(), b:output()
+    a:close()
+    b:close()
+    os.remove(ia)
+    os.remove(ib)
+    assert.equal("poweroff", ra, oa)
+    assert.equal("poweroff", rb, ob)
+    assert.matches("3 packets transmitted, 3 packets received, 0%% packet loss", oa)
+    assert.matches("3 packets transmitted, 3 packets received, 0%% packet loss", ob)
+    assert.is_true(na.tx_frames >= 7 and nb.tx_frames >= 7)   -- ARP and 6 ICMP each way
+    assert.equal(na.tx_frames + na.rx_frames + nb.tx_frames + nb.rx_frames, frames)
+    assert.equal(2, sw.ports)
+  end)
+end)
+
 describe("scripts/boot.lua --backend uml #uml", function()
   if not readable(KERNEL) or not readable(INITRD) then
     pending("the default guest is not built: run make guest")

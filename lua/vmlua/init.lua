@@ -70,4 +70,9 @@ end
 
 vmlua.vm = require("vmlua.vm").new
 
+--- An in-process L2 learning switch: net devices on it (virtio.net{
+-- switch = sw }) reach each other, across guests of this process, with
+-- no root.  Fields: ports, frames, flooded, dropped.
+vmlua.switch = core.switch
+
 return vmlua

@@ -91,4 +91,14 @@ M.rng = core.rng
 -- @treturn[2] string why the image cannot be used
 M.blk = core.blk
 
+--- virtio-net (in C, see core/net.c, core/switch.c).
+-- @tparam[opt] table opts mac ("52:54:00:xx:xx:xx", default random),
+--   switch (a vmlua.Switch from vmlua.switch()), hook (function(frame,
+--   direction): direction "tx" (from the guest) or "rx" (to it); return
+--   nil to pass the frame, false to drop it, a string to pass that
+--   instead), queue (size of each queue, default 256)
+-- @treturn vmlua.Device with fields tx_frames, tx_bytes, rx_frames,
+--   rx_bytes, rx_dropped, tx_dropped, hook_dropped
+M.net = core.net
+
 return M

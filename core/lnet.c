@@ -1,0 +1,234 @@
+/*
+ * lnet.c - core.switch() (vmlua.Switch) and core.net{ … }: virtio-net
+ * Devices joined by an in-process switch, with a Lua frame hook.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include "net.h"
+#include "virtio.h"
+#include "vmlua.h"
+
+#define VMLUA_SWITCH "vmlua.Switch"
+/* Registry: Device -> its Switch, weak keys, so a switch lives as long as
+ * a device on it does. */
+static const char SWITCH_OF[] = "vmlua.net.switch_of";
+
+struct lsw {
+	struct sw s;
+};
+
+static int l_switch(lua_State *L)
+{
+	struct lsw *w;
+
+	vmlua_checknargs(L, 0);
+	w = lua_newuserdatauv(L, sizeof(*w), 0);
+	sw_init(&w->s);
+	luaL_setmetatable(L, VMLUA_SWITCH);
+	return 1;
+}
+
+static int sw_index(lua_State *L)
+{
+	struct lsw *w = luaL_checkudata(L, 1, VMLUA_SWITCH);
+	const char *k = luaL_checkstring(L, 2);
+
+	if (!strcmp(k, "ports")) lua_pushinteger(L, w->s.nports);
+	else if (!strcmp(k, "frames")) lua_pushinteger(L, (lua_Integer)w->s.frames);
+	else if (!strcmp(k, "flooded")) lua_pushinteger(L, (lua_Integer)w->s.flooded);
+	else if (!strcmp(k, "dropped")) lua_pushinteger(L, (lua_Integer)w->s.dropped);
+	else lua_pushnil(L);
+	return 1;
+}
+
+static int sw_tostring(lua_State *L)
+{
+	struct lsw *w = luaL_checkudata(L, 1, VMLUA_SWITCH);
+	lua_pushfstring(L, VMLUA_SWITCH " (%d ports, %I frames)", (int)w->s.nports,
+	                (lua_Integer)w->s.frames);
+	return 1;
+}
+
+/* The Lua frame hook: fn(frame, "tx"|"rx") -> nil/true (pass), false
+ * (drop) or a string (the frame to pass instead). */
+struct lhook {
+	lua_State *L;
+	int ref;
+};
+
+static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *len,
+                     size_t cap, void *opaque)
+{
+	struct lhook *h = opaque;
+	lua_State *L = h->L;
+	int rc = 0;
+
+	(void)n;
+	if (!lua_checkstack(L, 4))
+		return -1;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
+	lua_pushlstring(L, (const char *)frame, *len);
+	lua_pushstring(L, dir == NET_DIR_TX ? "tx" : "rx");
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		fprintf(stderr, "vmlua: error in frame hook: %s; frame dropped\n",
+		        lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
+		lua_pop(L, 1);
+		return -1;
+	}
+	if (lua_type(L, -1) == LUA_TSTRING) {
+		size_t l;
+		const char *s = lua_tolstring(L, -1, &l);
+		if (l > cap) {
+			fprintf(stderr, "vmlua: frame hook returned %zu bytes (at most %zu); frame dropped\n",
+			        l, cap);
+			rc = -1;
+		} else {
+			memcpy(frame, s, l);
+			*len = l;
+		}
+	} else if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+		rc = -1;
+	}
+	lua_pop(L, 1);
+	return rc;
+}
+
+static void free_hook(struct net *n)
+{
+	struct lhook *h = n->hook_opaque;
+	if (h) {
+		luaL_unref(h->L, LUA_REGISTRYINDEX, h->ref);
+		free(h);
+	}
+	n->hook = NULL;
+	n->hook_opaque = NULL;
+}
+
+/* "52:54:00:12:34:56" -> 6 bytes; 0 if malformed. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+	           &end) != 6 || strlen(s) != 17)
+		return 0;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return !(mac[0] & 1);       /* not a multicast address */
+}
+
+static const char *const OPTIONS[] = { "mac", "switch", "hook", "queue", NULL };
+
+static int l_net(lua_State *L)
+{
+	uint8_t mac[6] = { 0x52, 0x54, 0x00 }, config[NET_CONFIG_LEN];
+	uint16_t num_max[2];
+	lua_Integer size = 256;
+	struct lsw *w = NULL;
+	struct net *n;
+	struct vdev *d;
+	int has_hook = 0;
+
+	vmlua_checknargs(L, 1);
+	if (lua_isnoneornil(L, 1)) {
+		lua_settop(L, 0);
+		lua_newtable(L);
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, 1)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		int i;
+		for (i = 0; OPTIONS[i] && strcmp(OPTIONS[i], k); i++)
+			;
+		if (!OPTIONS[i])
+			return luaL_argerror(L, 1, lua_pushfstring(L,
+			        "unknown option '%s' (mac, switch, hook, queue)", k));
+		lua_pop(L, 1);
+	}
+	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
+		if (!lua_isstring(L, -1) || !parse_mac(lua_tostring(L, -1), mac))
+			return luaL_argerror(L, 1, "option 'mac' must be a unicast address like "
+			                     "\"52:54:00:12:34:56\"");
+	} else if (getrandom(mac + 3, 3, 0) != 3) {
+		return luaL_error(L, "getrandom failed for a MAC address");
+	}
+	if (lua_getfield(L, 1, "switch") != LUA_TNIL) {
+		w = luaL_testudata(L, -1, VMLUA_SWITCH);
+		if (!w)
+			return luaL_argerror(L, 1, "option 'switch' must be a vmlua.Switch");
+		if (w->s.nports == SW_MAX_PORTS)
+			return luaL_argerror(L, 1, "option 'switch': the switch has no free port");
+	}
+	if (lua_getfield(L, 1, "hook") != LUA_TNIL) {
+		if (!lua_isfunction(L, -1))
+			return luaL_argerror(L, 1, "option 'hook' must be a function(frame, direction)");
+		has_hook = 1;
+	}
+	if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
+		size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+		if (size < 4 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
+			return luaL_argerror(L, 1, "option 'queue' must be a power of 2 from 4 to 32768");
+	}
+	lua_settop(L, 1);
+	n = net_new(mac);
+	if (!n)
+		return luaL_error(L, "out of memory");
+	num_max[0] = num_max[1] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
+	net_config(n, config);
+	d = vmlua_newdevice(L, VIRTIO_ID_NET, 2, num_max, net_features(), config, NET_CONFIG_LEN);
+	d->backend = &net_backend;
+	d->backend_data = n;
+	n->dev = d;
+	if (has_hook) {
+		struct lhook *h = malloc(sizeof(*h));
+		if (!h)
+			return luaL_error(L, "out of memory");
+		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+		h->L = lua_tothread(L, -1);
+		lua_pop(L, 1);
+		lua_getfield(L, 1, "hook");
+		h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		n->hook = call_hook;
+		n->hook_opaque = h;
+		n->on_free = free_hook;
+	}
+	if (w) {
+		sw_attach(&w->s, &n->port);
+		lua_getfield(L, LUA_REGISTRYINDEX, SWITCH_OF);
+		lua_pushvalue(L, -2);                   /* the device */
+		lua_getfield(L, 1, "switch");
+		lua_rawset(L, -3);
+		lua_pop(L, 1);
+	}
+	return 1;
+}
+
+void vmlua_net_register(lua_State *L)
+{
+	static const luaL_Reg meta[] = {
+		{"__index", sw_index}, {"__tostring", sw_tostring}, {NULL, NULL}
+	};
+	if (luaL_newmetatable(L, VMLUA_SWITCH))
+		luaL_setfuncs(L, meta, 0);
+	lua_pop(L, 1);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, SWITCH_OF) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_newtable(L);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_setfield(L, LUA_REGISTRYINDEX, SWITCH_OF);
+	} else {
+		lua_pop(L, 1);
+	}
+	lua_pushcfunction(L, l_switch);
+	lua_setfield(L, -2, "switch");
+	lua_pushcfunction(L, l_net);
+	lua_setfield(L, -2, "net");
+}

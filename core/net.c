@@ -1,0 +1,274 @@
+/*
+ * net.c - virtio-net (device id 1): a guest's frames in and out.
+ *
+ * Offered: MAC and STATUS (the link is up), nothing else, so every frame
+ * travels whole with its checksums done, behind a 12-byte virtio_net_hdr
+ * that we write as zeros with num_buffers = 1 and skip when reading.
+ *
+ * Transmit (queue 1): each chain's readable bytes are a header and one
+ * frame.  A chain shorter than the header, or a frame over 64 KiB or
+ * shorter than an Ethernet header, is dropped and counted; the chain is
+ * returned either way.  The frame goes through the hook (which may
+ * change or drop it), then to the switch port.
+ *
+ * Receive (queue 0): a frame for the guest goes through the hook, then
+ * into the next chain of writable buffers.  With no chain waiting it
+ * waits in a short backlog, sent when the guest adds buffers (it kicks
+ * the receive queue); a full backlog drops.  A frame that does not fit
+ * the chain is dropped, and the chain is returned empty.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "le.h"
+#include "net.h"
+#include "virtio.h"
+
+#define F_MAC    5
+#define F_STATUS 16
+#define ETH_HLEN 14
+
+static void port_deliver(struct sw_port *p, const uint8_t *frame, size_t len)
+{
+	net_deliver(p->opaque, frame, len);
+}
+
+struct net *net_new(const uint8_t mac[6])
+{
+	struct net *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->scratch = malloc(NET_FRAME_MAX);
+	if (!n->scratch) {
+		free(n);
+		return NULL;
+	}
+	memcpy(n->mac, mac, 6);
+	n->port.deliver = port_deliver;
+	n->port.opaque = n;
+	return n;
+}
+
+void net_free(struct net *n)
+{
+	if (!n)
+		return;
+	if (n->on_free)
+		n->on_free(n);
+	sw_detach(&n->port);
+	while (n->bl_count) {
+		free(n->backlog[n->bl_head].data);
+		n->bl_head = (n->bl_head + 1) % NET_BACKLOG;
+		n->bl_count--;
+	}
+	free(n->scratch);
+	free(n);
+}
+
+uint64_t net_features(void)
+{
+	return 1ULL << F_MAC | 1ULL << F_STATUS;
+}
+
+void net_config(const struct net *n, uint8_t c[NET_CONFIG_LEN])
+{
+	memcpy(c, n->mac, 6);
+	put_le16(c + 6, 1);          /* VIRTIO_NET_S_LINK_UP */
+}
+
+/* Put one frame in the guest's next receive chain; 1 if it was taken
+ * (delivered or dropped as unfit), 0 if there is no chain. */
+static int to_guest(struct net *n, const uint8_t *frame, size_t len)
+{
+	struct vdev *d = n->dev;
+	struct virtq *q;
+	struct virtq_chain c;
+	uint8_t hdr[NET_HDR_LEN] = { 0 };
+	size_t done = 0, total = NET_HDR_LEN + len;
+	unsigned i;
+
+	if (!d || !(d->status & VIRTIO_STATUS_DRIVER_OK) || d->reason || !d->q[NET_RX].ready)
+		return 0;
+	q = &d->q[NET_RX].vq;
+	if (virtq_pop(q, &c) <= 0)
+		return 0;
+	if (c.write_len < total) {
+		n->rx_dropped++;
+		virtq_push(q, c.head, 0);
+	} else {
+		put_le16(hdr + 10, 1);   /* num_buffers */
+		for (i = c.nread; i < c.niov && done < total; i++) {
+			size_t k = c.iov[i].iov_len, o = 0;
+			while (o < k && done < total) {
+				size_t take, from = done;
+				const uint8_t *src;
+				if (from < NET_HDR_LEN) {
+					src = hdr + from;
+					take = NET_HDR_LEN - from;
+				} else {
+					src = frame + (from - NET_HDR_LEN);
+					take = total - from;
+				}
+				if (take > k - o)
+					take = k - o;
+				memcpy((uint8_t *)c.iov[i].iov_base + o, src, take);
+				o += take, done += take;
+			}
+		}
+		n->rx_frames++, n->rx_bytes += (int64_t)len;
+		virtq_push(q, c.head, (uint32_t)total);
+	}
+	virtq_chain_release(&c);
+	vdev_interrupt(d, NET_RX);
+	return 1;
+}
+
+void net_deliver(struct net *n, const uint8_t *frame, size_t len)
+{
+	uint8_t *copy;
+	unsigned slot;
+
+	if (len > NET_FRAME_MAX) {
+		n->rx_dropped++;
+		return;
+	}
+	if (n->hook) {
+		size_t l = len;
+		uint8_t *buf = malloc(NET_FRAME_MAX);
+		if (!buf) {
+			n->rx_dropped++;
+			return;
+		}
+		memcpy(buf, frame, len);
+		if (n->hook(n, NET_DIR_RX, buf, &l, NET_FRAME_MAX, n->hook_opaque)) {
+			n->hook_dropped++;
+			free(buf);
+			return;
+		}
+		if (!n->bl_count && to_guest(n, buf, l)) {
+			free(buf);
+			return;
+		}
+		frame = buf, len = l;
+		copy = buf;
+	} else {
+		if (!n->bl_count && to_guest(n, frame, len))
+			return;
+		copy = malloc(len ? len : 1);
+		if (!copy) {
+			n->rx_dropped++;
+			return;
+		}
+		memcpy(copy, frame, len);
+	}
+	if (n->bl_count == NET_BACKLOG) {
+		n->rx_dropped++;
+		free(copy);
+		return;
+	}
+	slot = (n->bl_head + n->bl_count) % NET_BACKLOG;
+	n->backlog[slot].data = copy;
+	n->backlog[slot].len = len;
+	n->bl_count++;
+}
+
+/* The guest added receive buffers: send what waited. */
+static void drain_backlog(struct net *n)
+{
+	while (n->bl_count) {
+		unsigned h = n->bl_head;
+		if (!to_guest(n, n->backlog[h].data, n->backlog[h].len))
+			break;
+		free(n->backlog[h].data);
+		n->backlog[h].data = NULL;
+		n->bl_head = (h + 1) % NET_BACKLOG;
+		n->bl_count--;
+	}
+}
+
+static void transmit(struct net *n)
+{
+	struct vdev *d = n->dev;
+	struct virtq *q = &d->q[NET_TX].vq;
+	struct virtq_chain c;
+
+	while (virtq_pop(q, &c) > 0) {
+		uint64_t flen = c.read_len > NET_HDR_LEN ? c.read_len - NET_HDR_LEN : 0;
+		if (c.read_len < NET_HDR_LEN + ETH_HLEN || flen > NET_FRAME_MAX) {
+			n->tx_dropped++;
+		} else {
+			size_t len = 0, skip = NET_HDR_LEN;
+			unsigned i;
+			for (i = 0; i < c.nread; i++) {
+				size_t k = c.iov[i].iov_len;
+				const uint8_t *p = c.iov[i].iov_base;
+				if (skip >= k) {
+					skip -= k;
+					continue;
+				}
+				memcpy(n->scratch + len, p + skip, k - skip);
+				len += k - skip;
+				skip = 0;
+			}
+			if (n->hook && n->hook(n, NET_DIR_TX, n->scratch, &len, NET_FRAME_MAX,
+			                       n->hook_opaque)) {
+				n->hook_dropped++;
+			} else {
+				n->tx_frames++, n->tx_bytes += (int64_t)len;
+				if (n->port.sw)
+					sw_input(&n->port, n->scratch, len);
+			}
+		}
+		virtq_push(q, c.head, 0);
+		virtq_chain_release(&c);
+	}
+	vdev_interrupt(d, NET_TX);
+}
+
+static void net_notify(struct vdev *d, unsigned qi)
+{
+	struct net *n = d->backend_data;
+
+	n->dev = d;
+	if (qi == NET_TX)
+		transmit(n);
+	else
+		drain_backlog(n);
+}
+
+static int net_field(struct vdev *d, const char *name, int64_t *v)
+{
+	const struct net *n = d->backend_data;
+	static const struct { const char *name; size_t off; } f[] = {
+		{ "tx_frames", offsetof(struct net, tx_frames) },
+		{ "tx_bytes", offsetof(struct net, tx_bytes) },
+		{ "rx_frames", offsetof(struct net, rx_frames) },
+		{ "rx_bytes", offsetof(struct net, rx_bytes) },
+		{ "rx_dropped", offsetof(struct net, rx_dropped) },
+		{ "tx_dropped", offsetof(struct net, tx_dropped) },
+		{ "hook_dropped", offsetof(struct net, hook_dropped) },
+	};
+	size_t i;
+
+	if (!n)
+		return 0;
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (!strcmp(name, f[i].name)) {
+			*v = *(const int64_t *)((const char *)n + f[i].off);
+			return 1;
+		}
+	return 0;
+}
+
+static void net_destroy(struct vdev *d)
+{
+	net_free(d->backend_data);
+	d->backend_data = NULL;
+}
+
+const struct vdev_backend net_backend = {
+	.name = "net",
+	.notify = net_notify,
+	.field = net_field,
+	.destroy = net_destroy,
+};
