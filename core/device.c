@@ -283,3 +283,14 @@ void vdev_interrupt(struct vdev *d, unsigned qi)
 	if (qi < d->nqueues && d->q[qi].ready && virtq_needs_interrupt(&d->q[qi].vq))
 		raise_irq(d, VIRTIO_ISR_QUEUE, (int)qi);
 }
+
+int vdev_pollfd(struct vdev *d)
+{
+	return d->backend && d->backend->pollfd ? d->backend->pollfd(d) : -1;
+}
+
+void vdev_ready(struct vdev *d)
+{
+	if (d->backend && d->backend->ready)
+		d->backend->ready(d);
+}

@@ -50,6 +50,10 @@ struct vdev_backend {
 	 * is closed. */
 	int (*field)(struct vdev *d, const char *name, int64_t *value);
 	void (*destroy)(struct vdev *d);
+	/* Optional: a host fd the transport's loop polls for the device (a
+	 * tap, a thread's wakeup), and what to do when it is readable. */
+	int (*pollfd)(struct vdev *d);
+	void (*ready)(struct vdev *d);
 };
 
 struct vdev_queue {
@@ -108,6 +112,9 @@ void vdev_reset(struct vdev *d);
 void vdev_update_config(struct vdev *d, uint32_t off, const void *buf, uint32_t len);
 /* After pushing to queue q: raise the interrupt if the driver wants it. */
 void vdev_interrupt(struct vdev *d, unsigned q);
+/* The backend's fd for the transport's loop, or -1; and its handler. */
+int vdev_pollfd(struct vdev *d);
+void vdev_ready(struct vdev *d);
 /* The guest broke a rule: NEEDS_RESET, the error event, a config interrupt. */
 void vdev_fail(struct vdev *d, int reason);
 

@@ -121,7 +121,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return !(mac[0] & 1);       /* not a multicast address */
 }
 
-static const char *const OPTIONS[] = { "mac", "switch", "hook", "queue", NULL };
+static const char *const OPTIONS[] = { "mac", "switch", "tap", "hook", "queue", NULL };
 
 static int l_net(lua_State *L)
 {
@@ -131,6 +131,8 @@ static int l_net(lua_State *L)
 	struct lsw *w = NULL;
 	struct net *n;
 	struct vdev *d;
+	const char *tap = NULL;
+	char err[256];
 	int has_hook = 0;
 
 	vmlua_checknargs(L, 1);
@@ -147,7 +149,7 @@ static int l_net(lua_State *L)
 			;
 		if (!OPTIONS[i])
 			return luaL_argerror(L, 1, lua_pushfstring(L,
-			        "unknown option '%s' (mac, switch, hook, queue)", k));
+			        "unknown option '%s' (mac, switch, tap, hook, queue)", k));
 		lua_pop(L, 1);
 	}
 	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
@@ -164,6 +166,13 @@ static int l_net(lua_State *L)
 		if (w->s.nports == SW_MAX_PORTS)
 			return luaL_argerror(L, 1, "option 'switch': the switch has no free port");
 	}
+	if (lua_getfield(L, 1, "tap") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+			return luaL_argerror(L, 1, "option 'tap' must be the tap device's name");
+		if (w)
+			return luaL_argerror(L, 1, "options 'switch' and 'tap' exclude each other");
+		tap = lua_tostring(L, -1);
+	}
 	if (lua_getfield(L, 1, "hook") != LUA_TNIL) {
 		if (!lua_isfunction(L, -1))
 			return luaL_argerror(L, 1, "option 'hook' must be a function(frame, direction)");
@@ -178,6 +187,10 @@ static int l_net(lua_State *L)
 	n = net_new(mac);
 	if (!n)
 		return luaL_error(L, "out of memory");
+	if (tap && net_open_tap(n, tap, err, sizeof(err))) {
+		net_free(n);
+		return vmlua_fail(L, err);
+	}
 	num_max[0] = num_max[1] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
 	net_config(n, config);
 	d = vmlua_newdevice(L, VIRTIO_ID_NET, 2, num_max, net_features(), config, NET_CONFIG_LEN);

@@ -191,6 +191,9 @@ static void serve_notifies(struct lvm *v, struct pollfd *pfd, int nfd)
 				if (v->devs[i]->notify_fd[q] == pfd[k].fd &&
 				    read(pfd[k].fd, &n, sizeof(n)) == sizeof(n))
 					vdev_notify(v->devs[i]->dev, q);
+		for (i = 0; i < v->ndevs; i++)
+			if (vdev_pollfd(v->devs[i]->dev) == pfd[k].fd)
+				vdev_ready(v->devs[i]->dev);
 	}
 }
 
@@ -234,7 +237,7 @@ static int m_poll(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	double timeout = luaL_optnumber(L, 2, 0);
 	char buf[16384], detail[256];
-	struct pollfd pfd[3 + LVM_MAX_DEVICES * VDEV_MAX_QUEUES];
+	struct pollfd pfd[3 + LVM_MAX_DEVICES * (VDEV_MAX_QUEUES + 1)];
 	double deadline;
 	enum vm_exit e;
 	size_t n;
@@ -264,6 +267,9 @@ static int m_poll(lua_State *L)
 			for (q = 0; q < VDEV_MAX_QUEUES; q++)
 				if (v->devs[i]->notify_fd[q] >= 0)
 					pfd[nfd++] = (struct pollfd){ v->devs[i]->notify_fd[q], POLLIN, 0 };
+		for (i = 0; i < v->ndevs; i++)
+			if (vdev_pollfd(v->devs[i]->dev) >= 0)
+				pfd[nfd++] = (struct pollfd){ vdev_pollfd(v->devs[i]->dev), POLLIN, 0 };
 		rc = poll(pfd, (nfds_t)nfd, ms);
 		if (rc > 0)
 			serve_notifies(v, pfd + base, nfd - base);

@@ -11,14 +11,24 @@
  * returned either way.  The frame goes through the hook (which may
  * change or drop it), then to the switch port.
  *
+ * The other end is a switch port (switch.c) or a host tap device, whose
+ * fd the transport's loop polls for us (pollfd/ready).
+ *
  * Receive (queue 0): a frame for the guest goes through the hook, then
  * into the next chain of writable buffers.  With no chain waiting it
  * waits in a short backlog, sent when the guest adds buffers (it kicks
  * the receive queue); a full backlog drops.  A frame that does not fit
  * the chain is dropped, and the chain is returned empty.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include "errbuf.h"
 #include "le.h"
 #include "net.h"
 #include "virtio.h"
@@ -44,6 +54,7 @@ struct net *net_new(const uint8_t mac[6])
 		return NULL;
 	}
 	memcpy(n->mac, mac, 6);
+	n->tap_fd = -1;
 	n->port.deliver = port_deliver;
 	n->port.opaque = n;
 	return n;
@@ -56,6 +67,8 @@ void net_free(struct net *n)
 	if (n->on_free)
 		n->on_free(n);
 	sw_detach(&n->port);
+	if (n->tap_fd >= 0)
+		close(n->tap_fd);
 	while (n->bl_count) {
 		free(n->backlog[n->bl_head].data);
 		n->bl_head = (n->bl_head + 1) % NET_BACKLOG;
@@ -217,6 +230,8 @@ static void transmit(struct net *n)
 				n->tx_frames++, n->tx_bytes += (int64_t)len;
 				if (n->port.sw)
 					sw_input(&n->port, n->scratch, len);
+				if (n->tap_fd >= 0 && write(n->tap_fd, n->scratch, len) != (ssize_t)len)
+					n->tx_dropped++;    /* the host's queue is full */
 			}
 		}
 		virtq_push(q, c.head, 0);
@@ -234,6 +249,51 @@ static void net_notify(struct vdev *d, unsigned qi)
 		transmit(n);
 	else
 		drain_backlog(n);
+}
+
+int net_open_tap(struct net *n, const char *name, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd;
+
+	if (strlen(name) >= IFNAMSIZ)
+		return errbuf_set(err, errlen, "tap %s: a name of at most %d bytes", name, IFNAMSIZ - 1);
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(err, errlen, "tap %s: /dev/net/tun: %s", name, strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		close(fd);
+		return errbuf_set(err, errlen, "tap %s: %s%s", name, strerror(e),
+		                  e == EPERM ? " (a tap needs root or CAP_NET_ADMIN)" : "");
+	}
+	n->tap_fd = fd;
+	memcpy(n->tap_name, ifr.ifr_name, sizeof(n->tap_name) - 1);
+	return 0;
+}
+
+static int net_pollfd(struct vdev *d)
+{
+	const struct net *n = d->backend_data;
+	return n ? n->tap_fd : -1;
+}
+
+/* The tap has frames for the guest: take them all (a bounded number per
+ * call, so one busy host side cannot starve the loop). */
+static void net_ready(struct vdev *d)
+{
+	struct net *n = d->backend_data;
+	int i;
+
+	for (i = 0; n && i < 256; i++) {
+		ssize_t got = read(n->tap_fd, n->scratch, NET_FRAME_MAX);
+		if (got <= 0)
+			break;
+		net_deliver(n, n->scratch, (size_t)got);
+	}
 }
 
 static int net_field(struct vdev *d, const char *name, int64_t *v)
@@ -271,4 +331,6 @@ const struct vdev_backend net_backend = {
 	.notify = net_notify,
 	.field = net_field,
 	.destroy = net_destroy,
+	.pollfd = net_pollfd,
+	.ready = net_ready,
 };

@@ -29,6 +29,8 @@ struct net {
 	struct vdev *dev;
 	uint8_t mac[6];
 	struct sw_port port;        /* port.sw is NULL when not on a switch */
+	int tap_fd;                 /* a host tap device, or -1 */
+	char tap_name[16];
 	net_hook_fn hook;
 	void *hook_opaque;
 	void (*on_free)(struct net *n);   /* the hook's owner lets go */
@@ -43,6 +45,9 @@ struct net *net_new(const uint8_t mac[6]);
 void net_free(struct net *n);
 uint64_t net_features(void);
 void net_config(const struct net *n, uint8_t config[NET_CONFIG_LEN]);
+/* Join the host's tap device `name` (created if missing; needs root or
+ * CAP_NET_ADMIN); 0, or -1 with err set. */
+int net_open_tap(struct net *n, const char *name, char *err, size_t errlen);
 /* Give the guest a frame (from the switch, or a script). */
 void net_deliver(struct net *n, const uint8_t *frame, size_t len);
 

@@ -209,6 +209,8 @@ int vu_pollfds(const struct vu_server *s, struct pollfd *pfd)
 		for (q = 0; q < s->dev->nqueues; q++)
 			if (s->ring[q].kick_fd >= 0 && s->ring[q].started)
 				pfd[n++] = (struct pollfd){ s->ring[q].kick_fd, POLLIN, 0 };
+		if (vdev_pollfd(s->dev) >= 0)
+			pfd[n++] = (struct pollfd){ vdev_pollfd(s->dev), POLLIN, 0 };
 	} else if (s->listen_fd >= 0) {
 		pfd[n++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
 	}
@@ -813,6 +815,10 @@ void vu_serve(struct vu_server *s, const struct pollfd *pfd, int n)
 		}
 		if (pfd[k].fd == s->conn_fd && s->conn_fd >= 0) {
 			serve_conn(s);
+			continue;
+		}
+		if (s->conn_fd >= 0 && pfd[k].fd == vdev_pollfd(s->dev)) {
+			vdev_ready(s->dev);
 			continue;
 		}
 		for (q = 0; q < s->dev->nqueues && s->conn_fd >= 0; q++) {

@@ -12,7 +12,7 @@
 #include "memory.h"
 
 #define VU_MAX_REGIONS 8          /* the protocol's baseline table */
-#define VU_MAX_POLLFDS (2 + VDEV_MAX_QUEUES)
+#define VU_MAX_POLLFDS (3 + VDEV_MAX_QUEUES)
 
 /* Front-end requests (the vhost-user specification's numbering). */
 enum vu_request {

@@ -52,8 +52,14 @@ describe("vmlua.virtio.net", function()
       "bad argument #1 to 'net' (option 'switch' must be a vmlua.Switch)")
     assert.has_error(function() virtio.net{ hook = 1 } end,
       "bad argument #1 to 'net' (option 'hook' must be a function(frame, direction))")
-    assert.has_error(function() virtio.net{ tap = "tap0" } end,
-      "bad argument #1 to 'net' (unknown option 'tap' (mac, switch, hook, queue))")
+    assert.has_error(function() virtio.net{ slirp = true } end,
+      "bad argument #1 to 'net' (unknown option 'slirp' (mac, switch, tap, hook, queue))")
+    assert.has_error(function() virtio.net{ tap = "" } end,
+      "bad argument #1 to 'net' (option 'tap' must be the tap device's name)")
+    assert.has_error(function() virtio.net{ tap = "t0", switch = vmlua.switch() } end,
+      "bad argument #1 to 'net' (options 'switch' and 'tap' exclude each other)")
+    assert.same({ nil, "tap a-name-far-too-long: a name of at most 15 bytes" },
+      { virtio.net{ tap = "a-name-far-too-long" } })
   end)
 
   it("offers its MAC address and a link that is up", function()

@@ -405,6 +405,32 @@ describe("vmlua networks in UML guests #uml", function()
     return
   end
 
+  it("puts a guest on a host tap device, and the host answers its ping", function()
+    local tun = io.open("/dev/net/tun")
+    if not tun then pending("no /dev/net/tun here") return end
+    tun:close()
+    local nic, why = virtio.net{ tap = "vmlua-spec0" }
+    if not nic and why:match("needs root") then pending(why) return end
+    assert.is_not_nil(nic, why)
+    assert(os.execute("ip addr add 10.213.0.1/24 dev vmlua-spec0 && ip link set vmlua-spec0 up"))
+    local out = (function()
+      local vm, initrd = boot("ip link set eth0 up && ip addr add 10.213.0.2/24 dev eth0 && " ..
+        "ping -c 3 -W 10 10.213.0.1\n", { devices = { nic } })
+      vm:start()
+      local reason = vm:wait(90)
+      local o = vm:output()
+      vm:close()
+      os.remove(initrd)
+      assert.equal("poweroff", reason, o)
+      return o
+    end)()
+    assert.matches("3 packets transmitted, 3 packets received, 0%% packet loss", out)
+    assert.is_true(nic.rx_frames >= 4)      -- an ARP reply and three echo replies
+    nic:close()
+    -- the tap goes with the device
+    assert.is_nil(os.execute("ip link show vmlua-spec0 >/dev/null 2>&1"))
+  end)
+
   it("lets two guests ping each other over vmlua.switch, with no root and no tap", function()
     local sw = vmlua.switch()
     local frames = 0
