@@ -14,7 +14,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -I$(LUA_INCDIR) -Icore $(CFLAGS)
-LDLIBS    = -lpthread
+LDLIBS    = -lslirp -lpthread
 
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -54,6 +54,7 @@ CORE_OBJS = \
 	$(B)/core/lblk.o \
 	$(B)/core/switch.o \
 	$(B)/core/net.o \
+	$(B)/core/slirp.o \
 	$(B)/core/lnet.o \
 	$(B)/core/lvmlua.o
 

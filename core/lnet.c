@@ -11,6 +11,7 @@
 #include "vmlua.h"
 
 #define VMLUA_SWITCH "vmlua.Switch"
+#define NET_MAX_FORWARDS 16
 /* Registry: Device -> its Switch, weak keys, so a switch lives as long as
  * a device on it does. */
 static const char SWITCH_OF[] = "vmlua.net.switch_of";
@@ -121,7 +122,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return !(mac[0] & 1);       /* not a multicast address */
 }
 
-static const char *const OPTIONS[] = { "mac", "switch", "tap", "hook", "queue", NULL };
+static const char *const OPTIONS[] = { "mac", "switch", "tap", "user", "hook", "queue", NULL };
 
 static int l_net(lua_State *L)
 {
@@ -132,8 +133,10 @@ static int l_net(lua_State *L)
 	struct net *n;
 	struct vdev *d;
 	const char *tap = NULL;
+	const char *forwards[NET_MAX_FORWARDS];
+	unsigned nforwards = 0;
 	char err[256];
-	int has_hook = 0;
+	int has_hook = 0, user = 0, t;
 
 	vmlua_checknargs(L, 1);
 	if (lua_isnoneornil(L, 1)) {
@@ -149,7 +152,7 @@ static int l_net(lua_State *L)
 			;
 		if (!OPTIONS[i])
 			return luaL_argerror(L, 1, lua_pushfstring(L,
-			        "unknown option '%s' (mac, switch, tap, hook, queue)", k));
+			        "unknown option '%s' (mac, switch, tap, user, hook, queue)", k));
 		lua_pop(L, 1);
 	}
 	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
@@ -173,6 +176,30 @@ static int l_net(lua_State *L)
 			return luaL_argerror(L, 1, "options 'switch' and 'tap' exclude each other");
 		tap = lua_tostring(L, -1);
 	}
+	t = lua_getfield(L, 1, "user");
+	if (t != LUA_TNIL && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+		if (t != LUA_TBOOLEAN && t != LUA_TTABLE)
+			return luaL_argerror(L, 1, "option 'user' must be true or { forwards = { ... } }");
+		if (w || tap)
+			return luaL_argerror(L, 1, "options 'switch', 'tap' and 'user' exclude each other");
+		user = 1;
+		if (t == LUA_TTABLE) {
+			lua_Integer i, k;
+			if (lua_getfield(L, -1, "forwards") != LUA_TNIL) {
+				if (!lua_istable(L, -1) || (k = (lua_Integer)lua_rawlen(L, -1)) > NET_MAX_FORWARDS)
+					return luaL_argerror(L, 1, "option 'user': 'forwards' must be a list of "
+					                     "at most 16 \"tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT\"");
+				for (i = 1; i <= k; i++) {
+					if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+						return luaL_argerror(L, 1, lua_pushfstring(L,
+						        "option 'user': forwards[%I] must be a string", i));
+					forwards[nforwards++] = lua_tostring(L, -1);
+					lua_pop(L, 1);   /* still referenced by the options table */
+				}
+			}
+			lua_pop(L, 1);
+		}
+	}
 	if (lua_getfield(L, 1, "hook") != LUA_TNIL) {
 		if (!lua_isfunction(L, -1))
 			return luaL_argerror(L, 1, "option 'hook' must be a function(frame, direction)");
@@ -187,7 +214,8 @@ static int l_net(lua_State *L)
 	n = net_new(mac);
 	if (!n)
 		return luaL_error(L, "out of memory");
-	if (tap && net_open_tap(n, tap, err, sizeof(err))) {
+	if ((tap && net_open_tap(n, tap, err, sizeof(err))) ||
+	    (user && net_open_user(n, forwards, nforwards, err, sizeof(err)))) {
 		net_free(n);
 		return vmlua_fail(L, err);
 	}

@@ -11,8 +11,9 @@
  * returned either way.  The frame goes through the hook (which may
  * change or drop it), then to the switch port.
  *
- * The other end is a switch port (switch.c) or a host tap device, whose
- * fd the transport's loop polls for us (pollfd/ready).
+ * The other end is a switch port (switch.c), a host tap device, or
+ * user-mode networking (slirp.c); the tap's fd, or slirp's wakeup, is
+ * polled by the transport's loop for us (pollfd/ready).
  *
  * Receive (queue 0): a frame for the guest goes through the hook, then
  * into the next chain of writable buffers.  With no chain waiting it
@@ -31,6 +32,7 @@
 #include "errbuf.h"
 #include "le.h"
 #include "net.h"
+#include "slirp.h"
 #include "virtio.h"
 
 #define F_MAC    5
@@ -69,6 +71,7 @@ void net_free(struct net *n)
 	sw_detach(&n->port);
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
+	slink_free(n->user);
 	while (n->bl_count) {
 		free(n->backlog[n->bl_head].data);
 		n->bl_head = (n->bl_head + 1) % NET_BACKLOG;
@@ -232,6 +235,8 @@ static void transmit(struct net *n)
 					sw_input(&n->port, n->scratch, len);
 				if (n->tap_fd >= 0 && write(n->tap_fd, n->scratch, len) != (ssize_t)len)
 					n->tx_dropped++;    /* the host's queue is full */
+				if (n->user)
+					slink_send(n->user, n->scratch, len);
 			}
 		}
 		virtq_push(q, c.head, 0);
@@ -275,10 +280,19 @@ int net_open_tap(struct net *n, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+int net_open_user(struct net *n, const char *const *forwards, unsigned nforwards,
+                  char *err, size_t errlen)
+{
+	n->user = slink_new(forwards, nforwards, err, errlen);
+	return n->user ? 0 : -1;
+}
+
 static int net_pollfd(struct vdev *d)
 {
 	const struct net *n = d->backend_data;
-	return n ? n->tap_fd : -1;
+	if (!n)
+		return -1;
+	return n->user ? slink_fd(n->user) : n->tap_fd;
 }
 
 /* The tap has frames for the guest: take them all (a bounded number per
@@ -288,6 +302,14 @@ static void net_ready(struct vdev *d)
 	struct net *n = d->backend_data;
 	int i;
 
+	if (n && n->user) {
+		size_t len;
+		slink_drain_wakeup(n->user);
+		/* All of them: the wakeup is spent (the queue holds at most 512). */
+		while ((len = slink_recv(n->user, n->scratch, NET_FRAME_MAX)))
+			net_deliver(n, n->scratch, len);
+		return;
+	}
 	for (i = 0; n && i < 256; i++) {
 		ssize_t got = read(n->tap_fd, n->scratch, NET_FRAME_MAX);
 		if (got <= 0)

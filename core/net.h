@@ -30,6 +30,7 @@ struct net {
 	uint8_t mac[6];
 	struct sw_port port;        /* port.sw is NULL when not on a switch */
 	int tap_fd;                 /* a host tap device, or -1 */
+	struct slink *user;         /* user-mode networking, or NULL */
 	char tap_name[16];
 	net_hook_fn hook;
 	void *hook_opaque;
@@ -48,6 +49,9 @@ void net_config(const struct net *n, uint8_t config[NET_CONFIG_LEN]);
 /* Join the host's tap device `name` (created if missing; needs root or
  * CAP_NET_ADMIN); 0, or -1 with err set. */
 int net_open_tap(struct net *n, const char *name, char *err, size_t errlen);
+/* User-mode networking (libslirp) with these host port forwards. */
+int net_open_user(struct net *n, const char *const *forwards, unsigned nforwards,
+                  char *err, size_t errlen);
 /* Give the guest a frame (from the switch, or a script). */
 void net_deliver(struct net *n, const uint8_t *frame, size_t len);
 

@@ -29,6 +29,11 @@ options:
                  a virtio disk over the image PATH (repeatable: vda,
                  vdb, ...): read-write, read-only, or copy-on-write with
                  a temporary or a named overlay (PATH is never written)
+  --net user[=FWD,...] | tap[=NAME]
+                 a virtio network card (repeatable: eth0, eth1, ...):
+                 user-mode networking (the guest is 10.0.2.15, the
+                 host's loopback 10.0.2.2; FWD forwards a host port,
+                 e.g. tcp::8080-:80), or the host's tap NAME (root)
   --cmdline STR  kernel command line (default "console=ttyS0", or
                  "quiet" on uml)
   --mem MIB      memory in MiB (default 256)
@@ -50,7 +55,8 @@ local function die(code, fmt, ...)
 end
 
 local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
-  mem = true, cpus = true, timeout = true, log = true, run = true, disk = true }
+  mem = true, cpus = true, timeout = true, log = true, run = true, disk = true,
+  net = true }
 
 local function parse(argv)
   local o = {}
@@ -74,9 +80,9 @@ local function parse(argv)
         value = argv[i]
         if value == nil then die(1, "option --%s needs a value", name) end
       end
-      if name == "disk" then
-        o.disks = o.disks or {}
-        o.disks[#o.disks + 1] = value
+      if name == "disk" or name == "net" then
+        o[name .. "s"] = o[name .. "s"] or {}
+        table.insert(o[name .. "s"], value)
       else
         o[name] = value
       end
@@ -172,6 +178,24 @@ for _, spec in ipairs(o.disks or {}) do
   local disk, why = require("vmlua.virtio").blk(opts)
   if not disk then die(1, "--disk: %s", why) end
   devices[#devices + 1] = disk
+end
+
+-- --net user[=FORWARD,...] | tap[=NAME]: virtio-net devices, eth0, eth1, ...
+for _, spec in ipairs(o.nets or {}) do
+  local kind, arg = spec:match("^(%a+)=?(.*)$")
+  local opts
+  if kind == "user" then
+    local forwards = {}
+    for fwd in (arg or ""):gmatch("[^,]+") do forwards[#forwards + 1] = fwd end
+    opts = { user = { forwards = forwards } }
+  elseif kind == "tap" then
+    opts = { tap = arg ~= "" and arg or "vmlua%d" }
+  else
+    die(1, "--net %s: use user[=tcp::HOSTPORT-:GUESTPORT,...] or tap[=NAME]", spec)
+  end
+  local nic, why = require("vmlua.virtio").net(opts)
+  if not nic then die(1, "--net: %s", why) end
+  devices[#devices + 1] = nic
 end
 
 local vm, err = vmlua.vm{

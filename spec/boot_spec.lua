@@ -30,6 +30,8 @@ describe("scripts/boot.lua", function()
       { "--kernel x --backend kvm --disk /nonexistent.img", "boot.lua: --disk: /nonexistent.img: No such file or directory\n" },
       { "--kernel x --backend kvm --disk /dev/null,rw", "boot.lua: --disk /dev/null,rw: unknown mode 'rw' (ro, cow or cow=OVERLAY)\n" },
       { "--kernel x --backend kvm --disk /dev/null", "boot.lua: --disk: /dev/null: not a regular file or block device\n" },
+      { "--kernel x --backend kvm --net wifi", "boot.lua: --net wifi: use user[=tcp::HOSTPORT-:GUESTPORT,...] or tap[=NAME]\n" },
+      { "--kernel x --backend kvm --net user=tcp:1", "boot.lua: --net: forward 'tcp:1': not tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT\n" },
     }
     for _, c in ipairs(cases) do
       it("'" .. c[1] .. "'", function()

@@ -53,7 +53,17 @@ describe("vmlua.virtio.net", function()
     assert.has_error(function() virtio.net{ hook = 1 } end,
       "bad argument #1 to 'net' (option 'hook' must be a function(frame, direction))")
     assert.has_error(function() virtio.net{ slirp = true } end,
-      "bad argument #1 to 'net' (unknown option 'slirp' (mac, switch, tap, hook, queue))")
+      "bad argument #1 to 'net' (unknown option 'slirp' (mac, switch, tap, user, hook, queue))")
+    assert.has_error(function() virtio.net{ user = "yes" } end,
+      "bad argument #1 to 'net' (option 'user' must be true or { forwards = { ... } })")
+    assert.has_error(function() virtio.net{ user = true, tap = "t0" } end,
+      "bad argument #1 to 'net' (options 'switch', 'tap' and 'user' exclude each other)")
+    assert.has_error(function() virtio.net{ user = { forwards = { 80 } } } end,
+      "bad argument #1 to 'net' (option 'user': forwards[1] must be a string)")
+    assert.same({ nil, "forward 'tcp:80': not tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" },
+      { virtio.net{ user = { forwards = { "tcp:80" } } } })
+    assert.same({ nil, "forward 'sctp::1-:2': not tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" },
+      { virtio.net{ user = { forwards = { "sctp::1-:2" } } } })
     assert.has_error(function() virtio.net{ tap = "" } end,
       "bad argument #1 to 'net' (option 'tap' must be the tap device's name)")
     assert.has_error(function() virtio.net{ tap = "t0", switch = vmlua.switch() } end,

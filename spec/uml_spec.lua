@@ -431,6 +431,41 @@ describe("vmlua networks in UML guests #uml", function()
     assert.is_nil(os.execute("ip link show vmlua-spec0 >/dev/null 2>&1"))
   end)
 
+  it("gives a guest user-mode networking: it fetches from the host's loopback, the host from it", function()
+    local busybox = "build/guest-cache/uml/root/bin/busybox"
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16))
+    local hport, fport = math.random(20000, 29999), math.random(30000, 39999)
+    local www = os.tmpname()
+    os.remove(www)
+    assert(os.execute(("mkdir -p %s && echo from-the-host-loopback > %s/hello.txt"):format(www, www)))
+    -- a real TCP server on the host's loopback: busybox httpd, in the foreground of a subshell
+    local pid = env.sh(("%s httpd -f -p 127.0.0.1:%d -h %s >/dev/null 2>&1 & echo $!"):format(busybox, hport, www)):match("%d+")
+    local nic = assert(virtio.net{ user = { forwards = { ("tcp::%d-:80"):format(fport) } } })
+    local vm, initrd = boot(("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && " ..
+      "ip route add default via 10.0.2.2 && wget -q -O - http://10.0.2.2:%d/hello.txt && " ..
+      "mkdir /www && echo served-by-the-guest > /www/index.html && httpd -p 80 -h /www && " ..
+      "echo guest-serving && sleep 8\n"):format(hport), { devices = { nic } })
+    vm:start()
+    -- the host fetches from the guest through the forward, once it serves
+    local got = os.tmpname()
+    os.execute(("(for i in $(seq 1 60); do %s wget -q -O %s http://127.0.0.1:%d/ 2>/dev/null && " ..
+      "grep -q served %s && break; sleep 0.25; done) &"):format(busybox, got, fport, got))
+    local reason = vm:wait(90)
+    local out = vm:output()
+    vm:close()
+    os.execute("kill " .. pid)
+    os.remove(initrd)
+    os.execute("rm -rf " .. www)
+    local f = io.open(got, "rb")
+    local fetched = f and f:read("a") or ""
+    if f then f:close() end
+    os.remove(got)
+    assert.equal("poweroff", reason, out)
+    assert.matches("from%-the%-host%-loopback", out)
+    assert.matches("guest%-serving", out)
+    assert.equal("served-by-the-guest\n", fetched)
+  end)
+
   it("lets two guests ping each other over vmlua.switch, with no root and no tap", function()
     local sw = vmlua.switch()
     local frames = 0
@@ -492,6 +527,13 @@ describe("scripts/boot.lua --backend uml #uml", function()
     assert.equal(before, env.sh("sha256sum < " .. master))
     os.remove(rw)
     os.remove(master)
+  end)
+
+  it("gives the guest --net user: it reaches the host's loopback at 10.0.2.2", function()
+    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --net user --run '" ..
+      "ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ping -c 2 -W 5 10.0.2.2' 2>&1 </dev/null")
+    assert.equal(0, status, out)
+    assert.matches("2 packets transmitted, 2 packets received", out)
   end)
 
   it("takes the user's own --initrd", function()
