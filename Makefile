@@ -56,6 +56,8 @@ CORE_OBJS = \
 	$(B)/core/net.o \
 	$(B)/core/slirp.o \
 	$(B)/core/lnet.o \
+	$(B)/core/vcon.o \
+	$(B)/core/lconsole.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o

@@ -64,6 +64,7 @@ build = {
     ["vmlua.driver"] = "lua/vmlua/driver.lua",
     ["vmlua.virtio"] = "lua/vmlua/virtio.lua",
     ["vmlua.cpio"] = "lua/vmlua/cpio.lua",
+    ["vmlua.console"] = "lua/vmlua/console.lua",
   },
 }
 test = {

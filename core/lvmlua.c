@@ -179,6 +179,7 @@ int luaopen_vmlua_core(lua_State *L)
 	vmlua_rng_register(L);
 	vmlua_blk_register(L);
 	vmlua_net_register(L);
+	vmlua_console_register(L);
 	lua_pushliteral(L, VMLUA_VERSION);
 	lua_setfield(L, -2, "_VERSION");
 	return 1;

@@ -38,6 +38,7 @@ void vmlua_vhost_register(lua_State *L);
 void vmlua_rng_register(lua_State *L);
 void vmlua_blk_register(lua_State *L);
 void vmlua_net_register(lua_State *L);
+void vmlua_console_register(lua_State *L);
 
 /* The Device at idx (ldevice.c). */
 struct vdev;

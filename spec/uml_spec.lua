@@ -399,6 +399,38 @@ describe("vmlua disks in the UML guest #uml", function()
   end)
 end)
 
+describe("a vmlua console in the UML guest #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  it("is hvc0: the guest reads a file the host gave it and writes back", function()
+    local input = os.tmpname()
+    local f = assert(io.open(input, "wb"))
+    f:write("line-one from a file\nline-two from a file\n")
+    f:close()
+    local heard = {}
+    local dev, con = virtio.console{ output = "none", input = input }
+    con:on("output", function(_, data) heard[#heard + 1] = data end)
+    -- the guest opens hvc0 and speaks first; then the file streams in
+    local vm, initrd = boot("exec 3<>/dev/hvc0; stty -echo <&3; echo ready >&3; " ..
+      "head -n 2 <&3 | sed 's/^/read: /'; echo written-to-hvc0 >&3\n", { devices = { dev } })
+    vm:start()
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    os.remove(input)
+    assert.equal("poweroff", reason, out)
+    assert.matches("read: line%-one from a file", out)
+    assert.matches("read: line%-two from a file", out)
+    assert.matches("written%-to%-hvc0", con:output())
+    assert.matches("written%-to%-hvc0", table.concat(heard))
+    assert.equal(42, dev.in_bytes)
+  end)
+end)
+
 describe("vmlua networks in UML guests #uml", function()
   if not readable(KERNEL) or not readable(INITRD) then
     pending("the default guest is not built: run make guest")

@@ -17,6 +17,7 @@
 --
 -- @module vmlua.virtio
 local core = require "vmlua.core"
+local console_mod = require "vmlua.console"
 
 local M = {}
 
@@ -100,5 +101,73 @@ M.blk = core.blk
 -- @treturn vmlua.Device with fields tx_frames, tx_bytes, rx_frames,
 --   rx_bytes, rx_dropped, tx_dropped, hook_dropped
 M.net = core.net
+
+local console_options = { output = true, log = true, size = true, input = true }
+
+--- virtio-console (in C, see core/vcon.c): hvc0 in the guest, with a
+-- vmlua.Console on the host side, the same object as `vm.console`.
+-- @tparam[opt] table opts output ("stdout" (default), "none"/false, or a
+--   function(data)), log (file name), size (bytes kept for
+--   console:output(), default 64 KiB), input ("stdin"; a file name, whose
+--   bytes the guest reads at its own pace; or a function() returning the
+--   next bytes or nil, called when the guest wants more).  Input sources
+--   start once the guest has first written to hvc0; `console:send(s)`
+--   queues at once.
+-- @treturn[1] vmlua.Device
+-- @treturn[1] vmlua.Console
+-- @treturn[2] nil
+-- @treturn[2] string why (a log or input file that cannot be opened)
+function M.console(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'console' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  for k in pairs(opts) do
+    if not console_options[k] then
+      error("bad argument #1 to 'console' (unknown option '" .. tostring(k) ..
+            "' (output, log, size, input))", 2)
+    end
+  end
+  console_mod.check("console", opts)
+  local input = opts.input
+  if input ~= nil and type(input) ~= "string" and type(input) ~= "function" then
+    error("bad argument #1 to 'console' (option 'input' must be \"stdin\", a file name or a function)", 2)
+  end
+  local con, err = console_mod.new{ output = opts.output, log = opts.log, size = opts.size }
+  if not con then return nil, err end
+  local dev, spoke
+  local weak = setmetatable({}, { __mode = "v" })
+  -- An input function is asked for more when the guest posts buffers,
+  -- and first when it first writes (see core/vcon.c for why not before).
+  local function more(d)
+    if type(input) == "function" and spoke and d.pending == 0 then
+      local s = input()
+      if s ~= nil then core.console_send(d, s) end
+    end
+  end
+  dev, err = core.console_device{ output = function(data)
+      con:write(data)
+      if not spoke then
+        spoke = true
+        if weak[1] then more(weak[1]) end
+      end
+    end,
+    input = type(input) == "string" and input or nil }
+  if not dev then con:close(); return nil, err end
+  weak[1] = dev
+  -- The console reaches its device weakly: the device's output function
+  -- holds the console, and a cycle through the registry would never end.
+  con._send = function(s)
+    local d = weak[1]
+    if not d then error("console:send(): its device is gone", 3) end
+    return core.console_send(d, s)
+  end
+  if type(input) == "function" then
+    dev:on("notify", function(d, q)
+      if q == d:queue(0) then more(d) end
+    end)
+  end
+  return dev, con
+end
 
 return M

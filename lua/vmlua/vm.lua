@@ -6,6 +6,7 @@
 --
 -- @module vmlua.vm
 local core = require "vmlua.core"
+local console_mod = require "vmlua.console"
 
 local M = {}
 local VM = {}
@@ -13,7 +14,6 @@ VM.__index = VM
 VM.__name = "vmlua.VM"
 
 local PANIC = "Kernel panic %- not syncing[^\n]*"
-local HISTORY = 64 * 1024
 
 local options = {
   backend = "string", memory = "size", cpus = "number", kernel = "string",
@@ -119,13 +119,8 @@ function M.new(opts)
     if not b then return nil, why end
     backend = b
   end
-  local logf, err
-  if opts.log then
-    logf, err = io.open(opts.log, "w")
-    if not logf then return nil, err end
-  end
-  local console = opts.console
-  if console == nil then console = "stdout" end
+  local console, err = console_mod.new{ output = opts.console, log = opts.log }
+  if not console then return nil, err end
   local vm
   if backend == "uml" then
     vm, err = new_uml(opts)
@@ -135,9 +130,11 @@ function M.new(opts)
     if not vm then return nil, err end
   end
   vm.state = "stopped"
-  vm._console, vm._log, vm._input = console, logf, opts.input
-  vm._hooks, vm._history, vm._history_len, vm._tail = {}, {}, 0, ""
-  return setmetatable(vm, VM)
+  vm.console, vm._input = console, opts.input
+  vm._hooks, vm._tail = {}, ""
+  setmetatable(vm, VM)
+  console._send = function(s) return vm:send(s) end
+  return vm
 end
 
 -- The kvm backend: memory, ACPI tables, kernel and vCPUs, built now.
@@ -233,29 +230,10 @@ function VM:start()
   return self
 end
 
--- Keep the last HISTORY bytes of console output.
-function VM:_remember(data)
-  local h = self._history
-  h[#h + 1] = data
-  self._history_len = self._history_len + #data
-  if self._history_len > 2 * HISTORY then
-    local s = table.concat(h):sub(-HISTORY)
-    self._history = { s }
-    self._history_len = #s
-  end
-end
-
 -- Show, log and remember output; watch it for a kernel panic.
 function VM:_output(data)
   if data == "" then return end
-  if self._console == "stdout" then
-    io.stdout:write(data)
-    io.stdout:flush()
-  elseif type(self._console) == "function" then
-    self._console(data)
-  end
-  if self._log then self._log:write(data); self._log:flush() end
-  self:_remember(data)
+  self.console:write(data)
   self:_emit("output", data)
   -- A panic line may arrive in pieces: look at the tail plus the new
   -- data, and take the line once it is complete.
@@ -357,9 +335,9 @@ function VM:send(s)
   return self._core:send(s)
 end
 
---- The most recent console output (up to 64 KiB).
+--- The most recent console output (up to 64 KiB): vm.console:output().
 function VM:output()
-  return table.concat(self._history):sub(-HISTORY)
+  return self.console:output()
 end
 
 --- Exit counts by reason and the vCPU count.
@@ -384,7 +362,7 @@ function VM:close()
   end
   if self._core then self._core:close() end
   self:_close_servers()
-  if self._log then self._log:close(); self._log = nil end
+  self.console:close()
 end
 VM.__close = VM.close
 VM.__gc = function(self) core.tty_restore() end

@@ -1,0 +1,131 @@
+-- vmlua.Console, and virtio.console driven by vmlua.driver with no VM.
+local core = require "vmlua.core"
+local console = require "vmlua.console"
+local virtio = require "vmlua.virtio"
+local driver = require "vmlua.driver"
+
+describe("vmlua.Console", function()
+  it("keeps the last `size` bytes, feeds a sink, a log and hooks", function()
+    local got, hooked = {}, {}
+    local log = os.tmpname()
+    local con = assert(console.new{ output = function(d) got[#got + 1] = d end, log = log, size = 8 })
+    con:on("output", function(c, d) hooked[#hooked + 1] = d; assert.equal(con, c) end)
+    con:write("hello, ")
+    con:write("")
+    con:write("world")
+    assert.equal("o, world", con:output())
+    assert.same({ "hello, ", "world" }, got)
+    assert.same({ "hello, ", "world" }, hooked)
+    assert.equal(12, con.bytes)
+    con:close()
+    assert.equal("hello, world", assert(io.open(log)):read("a"))
+    os.remove(log)
+  end)
+
+  it("names bad arguments, and says when it has no input", function()
+    local con = console.new{ output = "none" }
+    assert.has_error(function() con:send(1) end, "bad argument #1 to 'send' (string expected, got number)")
+    assert.has_error(function() con:send("x") end, "console:send(): this console has no input")
+    assert.has_error(function() con:on("input", print) end,
+      "bad argument #1 to 'on' (unknown event 'input' (output))")
+    assert.same({ nil, "/nonexistent/dir/log: No such file or directory" },
+      { console.new{ log = "/nonexistent/dir/log" } })
+  end)
+
+  it("is the console of a VM too", function()
+    local vm = assert(require("vmlua").vm{ backend = "uml", console = "none",
+      kernel = "/bin/true" })   -- not started: any program will do
+    assert.equal("vmlua.Console", getmetatable(vm.console).__name)
+    vm.console:write("as if the guest said it")
+    assert.equal("as if the guest said it", vm:output())
+    vm:close()
+  end)
+end)
+
+describe("vmlua.virtio.console", function()
+  local mem
+  before_each(function() mem = core.memory("4M") end)
+
+  -- Post `n` receive buffers of `size` bytes on queue 0; returns a reader.
+  local function post(d, n, size)
+    local ring, addrs = d.rings[0], {}
+    for _ = 1, n do
+      local a = ring:alloc(size)
+      addrs[ring:add({ { addr = a, len = size, write = true } })] = a
+    end
+    d:kick(0)
+    return function()
+      local out = {}
+      for _, e in ipairs(ring:used_elems()) do out[#out + 1] = mem:read(addrs[e.id], e.len) end
+      return out
+    end
+  end
+
+  it("checks its options, naming them", function()
+    assert.has_error(function() virtio.console{ output = "stderr" } end,
+      "bad argument #1 to 'console' (option 'output' must be 'stdout', 'none', false or a function(data))")
+    assert.has_error(function() virtio.console{ echo = true } end,
+      "bad argument #1 to 'console' (unknown option 'echo' (output, log, size, input))")
+    assert.has_error(function() virtio.console{ input = 0 } end,
+      "bad argument #1 to 'console' (option 'input' must be \"stdin\", a file name or a function)")
+    assert.same({ nil, "/nonexistent.txt: No such file or directory" },
+      { virtio.console{ input = "/nonexistent.txt" } })
+  end)
+
+  it("gives the guest's writes to its Console", function()
+    local seen = {}
+    local dev, con = virtio.console{ output = function(data) seen[#seen + 1] = data end }
+    assert.equal(virtio.ID.console, dev.id)
+    local d = assert(driver.attach(dev, mem))
+    assert.equal(1, #d:request(1, { "hello ", "from the guest\n" }))
+    assert.equal("hello from the guest\n", con:output())
+    assert.same({ "hello from the guest\n" }, seen)
+    assert.equal(21, dev.out_bytes)
+  end)
+
+  it("takes input for the guest and hands it over as buffers come", function()
+    local dev, con = virtio.console{ output = "none" }
+    local d = assert(driver.attach(dev, mem))
+    assert.equal(10, con:send("0123456789"))
+    assert.equal(10, dev.pending)
+    local read = post(d, 2, 4)
+    assert.same({ "0123", "4567" }, read())
+    assert.equal(2, dev.pending)
+    read = post(d, 1, 64)
+    assert.same({ "89" }, read())
+    assert.equal(10, dev.in_bytes)
+  end)
+
+  it("asks an input function for more when the guest wants it", function()
+    local calls = 0
+    local dev = virtio.console{ output = "none", input = function()
+      calls = calls + 1
+      if calls <= 2 then return "chunk" .. calls end
+    end }
+    local d = assert(driver.attach(dev, mem))
+    local read = post(d, 1, 64)
+    assert.same({}, read())            -- nothing before the guest speaks
+    assert.equal(0, calls)
+    d:request(1, { "login: " })
+    assert.same({ "chunk1" }, read())
+    read = post(d, 1, 64)
+    assert.same({ "chunk2" }, read())
+    read = post(d, 1, 64)
+    assert.same({}, read())
+    assert.equal(3, calls)
+  end)
+
+  describe("a hostile guest", function()
+    it("gets nothing from output chains with no readable bytes, and a full input is cut", function()
+      local dev, con = virtio.console{ output = "none" }
+      local d = assert(driver.attach(dev, mem))
+      assert.equal(1, #d:request(1, { { write = 16 } }))
+      assert.equal("", con:output())
+      local mib = ("x"):rep(1 << 20)
+      assert.equal(1 << 20, con:send(mib))
+      assert.equal(0, con:send("more"))
+      assert.equal(4, dev.in_dropped)
+      assert.is_nil(dev.broken)
+    end)
+  end)
+end)
