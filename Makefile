@@ -107,7 +107,7 @@ kernel: deps
 	@sh scripts/fetch-kernel.sh $(B)/guest-cache
 
 # Every spec, as TAP (kept in build/test.tap), then one summary line.
-test: deps all kernel guest $(B)/vu-peer
+test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml
 	@set -o pipefail; $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
@@ -119,6 +119,11 @@ bench: all guest kernel
 	$(VMLUA) bench/notify_hook.lua
 	bash bench/boot.sh $(BENCH_RUNS)
 	bash bench/blk.sh
+
+# A linux.uml that halts, then aborts (spec/uml_spec.lua).
+$(B)/fake-uml: spec/helpers/fake_uml.c
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
 
 # A vhost-user frontend the specs play, well-behaved or hostile.
 $(B)/vu-peer: spec/helpers/vu_peer.c

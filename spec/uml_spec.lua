@@ -246,6 +246,16 @@ describe("the uml backend #uml", function()
     assert.is_true(answered >= 1, "the device answered no request")
   end)
 
+  it("calls it a poweroff when linux.uml aborts in its cleanup after the guest halted", function()
+    if not readable("build/fake-uml") then pending("build/fake-uml is missing: make build/fake-uml") return end
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = "build/fake-uml", console = "none" })
+    vm:start()
+    local reason, detail = vm:wait(30)
+    vm:close()
+    assert.equal("poweroff", reason)
+    assert.equal("linux.uml halted, then aborted in its own cleanup", detail)
+  end)
+
   it("removes its sockets when linux.uml is killed", function()
     local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\4"):rep(n) end)
     local vm, initrd = boot("echo now-sleeping; sleep 600\n", { devices = { rng } })
@@ -428,6 +438,15 @@ describe("a vmlua console in the UML guest #uml", function()
     assert.matches("written%-to%-hvc0", con:output())
     assert.matches("written%-to%-hvc0", table.concat(heard))
     assert.equal(42, dev.in_bytes)
+  end)
+
+  it("takes its input from vmlua's stdin", function()
+    local out, status = env.sh("printf 'typed-on-stdin\\n' | build/vmlua spec/helpers/console_guest.lua " ..
+      "'exec 3<>/dev/hvc0; stty -echo <&3; echo ready >&3; head -n 1 <&3 | sed s/^/read:/' 2>&1")
+    assert.equal(0, status, out)
+    assert.matches("read:typed%-on%-stdin", out)
+    assert.matches("%[hvc0%] ready", out)
+    assert.matches("console_guest: poweroff", out)
   end)
 end)
 

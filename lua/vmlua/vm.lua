@@ -247,6 +247,10 @@ function VM:_output(data)
   if self.backend == "uml" and not self._reboot and text:find("reboot: Restarting system", 1, true) then
     self._reboot = "reboot: Restarting system"
   end
+  if self.backend == "uml" and (text:find("reboot: System halted", 1, true) or
+                                text:find("reboot: Power down", 1, true)) then
+    self._halted = true
+  end
   self._tail = text:sub(-200)
 end
 
@@ -300,6 +304,11 @@ function VM:wait(timeout)
       return "reboot", self._reboot
     end
     if reason then
+      -- Now and then linux.uml aborts in its own cleanup after the guest
+      -- has halted: the guest did power off, and says so on the console.
+      if self.backend == "uml" and reason == "panic" and self._halted then
+        reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
+      end
       self:_finish(reason, detail)
       return reason, detail
     end
