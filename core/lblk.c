@@ -22,17 +22,7 @@ static int l_blk(lua_State *L)
 
 	vmlua_checknargs(L, 1);
 	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_pushnil(L);
-	while (lua_next(L, 1)) {
-		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-		int i;
-		for (i = 0; OPTIONS[i] && strcmp(OPTIONS[i], k); i++)
-			;
-		if (!OPTIONS[i])
-			return luaL_argerror(L, 1, lua_pushfstring(L,
-			        "unknown option '%s' (path, readonly, cow, serial, queue)", k));
-		lua_pop(L, 1);
-	}
+	vmlua_checkoptions(L, 1, OPTIONS);
 	if (lua_getfield(L, 1, "path") != LUA_TSTRING)
 		return luaL_argerror(L, 1, "option 'path' must be the image's file name");
 	o.path = lua_tostring(L, -1);

@@ -12,14 +12,9 @@
 #include "virtio.h"
 #include "vmlua.h"
 
-struct lout {
-	lua_State *L;
-	int ref;
-};
-
 static void call_output(struct vcon *c, const uint8_t *data, size_t len, void *opaque)
 {
-	struct lout *o = opaque;
+	struct vmlua_fn *o = opaque;
 	lua_State *L = o->L;
 
 	(void)c;
@@ -32,11 +27,7 @@ static void call_output(struct vcon *c, const uint8_t *data, size_t len, void *o
 
 static void free_output(struct vcon *c)
 {
-	struct lout *o = c->opaque;
-	if (o) {
-		luaL_unref(o->L, LUA_REGISTRYINDEX, o->ref);
-		free(o);
-	}
+	vmlua_fn_free(c->opaque);
 	c->opaque = NULL;
 	c->on_output = NULL;
 }
@@ -77,14 +68,12 @@ static int l_console_device(lua_State *L)
 	d->backend_data = c;
 	c->dev = d;
 	if (t == LUA_TFUNCTION) {
-		struct lout *o = malloc(sizeof(*o));
+		struct vmlua_fn *o;
+		lua_getfield(L, 1, "output");
+		o = vmlua_fn_new(L, -1);
+		lua_pop(L, 1);
 		if (!o)
 			return luaL_error(L, "out of memory");
-		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-		o->L = lua_tothread(L, -1);
-		lua_pop(L, 1);
-		lua_getfield(L, 1, "output");
-		o->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		c->on_output = call_output;
 		c->opaque = o;
 		c->on_free = free_output;

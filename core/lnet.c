@@ -54,15 +54,10 @@ static int sw_tostring(lua_State *L)
 
 /* The Lua frame hook: fn(frame, "tx"|"rx") -> nil/true (pass), false
  * (drop) or a string (the frame to pass instead). */
-struct lhook {
-	lua_State *L;
-	int ref;
-};
-
 static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *len,
                      size_t cap, void *opaque)
 {
-	struct lhook *h = opaque;
+	struct vmlua_fn *h = opaque;
 	lua_State *L = h->L;
 	int rc = 0;
 
@@ -98,11 +93,7 @@ static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *le
 
 static void free_hook(struct net *n)
 {
-	struct lhook *h = n->hook_opaque;
-	if (h) {
-		luaL_unref(h->L, LUA_REGISTRYINDEX, h->ref);
-		free(h);
-	}
+	vmlua_fn_free(n->hook_opaque);
 	n->hook = NULL;
 	n->hook_opaque = NULL;
 }
@@ -144,17 +135,7 @@ static int l_net(lua_State *L)
 		lua_newtable(L);
 	}
 	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_pushnil(L);
-	while (lua_next(L, 1)) {
-		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-		int i;
-		for (i = 0; OPTIONS[i] && strcmp(OPTIONS[i], k); i++)
-			;
-		if (!OPTIONS[i])
-			return luaL_argerror(L, 1, lua_pushfstring(L,
-			        "unknown option '%s' (mac, switch, tap, user, hook, queue)", k));
-		lua_pop(L, 1);
-	}
+	vmlua_checkoptions(L, 1, OPTIONS);
 	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
 		if (!lua_isstring(L, -1) || !parse_mac(lua_tostring(L, -1), mac))
 			return luaL_argerror(L, 1, "option 'mac' must be a unicast address like "
@@ -226,14 +207,12 @@ static int l_net(lua_State *L)
 	d->backend_data = n;
 	n->dev = d;
 	if (has_hook) {
-		struct lhook *h = malloc(sizeof(*h));
+		struct vmlua_fn *h;
+		lua_getfield(L, 1, "hook");
+		h = vmlua_fn_new(L, -1);
+		lua_pop(L, 1);
 		if (!h)
 			return luaL_error(L, "out of memory");
-		lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-		h->L = lua_tothread(L, -1);
-		lua_pop(L, 1);
-		lua_getfield(L, 1, "hook");
-		h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		n->hook = call_hook;
 		n->hook_opaque = h;
 		n->on_free = free_hook;

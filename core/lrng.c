@@ -14,14 +14,8 @@ static int l_rng(lua_State *L)
 	vmlua_checknargs(L, 1);
 	if (!lua_isnoneornil(L, 1)) {
 		luaL_checktype(L, 1, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 1)) {
-			const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-			if (strcmp(k, "queue") != 0)
-				return luaL_argerror(L, 1, lua_pushfstring(L,
-				        "unknown option '%s' (queue)", k));
-			lua_pop(L, 1);
-		}
+		static const char *const options[] = { "queue", NULL };
+		vmlua_checkoptions(L, 1, options);
 		if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
 			size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
 			if (size < 1 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))

@@ -105,6 +105,56 @@ void vmlua_checknargs(lua_State *L, int max)
 		           max == 1 ? "" : "s", n);
 }
 
+void vmlua_checkoptions(lua_State *L, int idx, const char *const *names)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		int i;
+		for (i = 0; names[i] && strcmp(names[i], k); i++)
+			;
+		if (!names[i]) {
+			luaL_Buffer b;
+			luaL_buffinit(L, &b);
+			luaL_addstring(&b, "unknown option '");
+			luaL_addstring(&b, k);
+			luaL_addstring(&b, "' (");
+			for (i = 0; names[i]; i++) {
+				if (i)
+					luaL_addstring(&b, ", ");
+				luaL_addstring(&b, names[i]);
+			}
+			luaL_addstring(&b, ")");
+			luaL_pushresult(&b);
+			luaL_argerror(L, idx, lua_tostring(L, -1));
+		}
+		lua_pop(L, 1);
+	}
+}
+
+struct vmlua_fn *vmlua_fn_new(lua_State *L, int idx)
+{
+	struct vmlua_fn *f = malloc(sizeof(*f));
+
+	if (!f)
+		return NULL;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	f->L = lua_tothread(L, -1);
+	lua_pop(L, 1);
+	lua_pushvalue(L, idx);
+	f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return f;
+}
+
+void vmlua_fn_free(struct vmlua_fn *f)
+{
+	if (!f)
+		return;
+	luaL_unref(f->L, LUA_REGISTRYINDEX, f->ref);
+	free(f);
+}
+
 /*
  * The interrupt pipe.  A signal is process-wide, so this is the one
  * global: a non-blocking pipe that the SIGINT handler writes a byte to

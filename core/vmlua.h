@@ -122,5 +122,16 @@ int vmlua_fail(lua_State *L, const char *msg);
 /* Check that the function got at most `max` arguments
  * ("no more than 2 arguments expected, got 3"), as luaposix does. */
 void vmlua_checknargs(lua_State *L, int max);
+/* Raise an argument error naming the first key of the options table at
+ * idx that is not one of names (NULL-terminated), and listing them. */
+void vmlua_checkoptions(lua_State *L, int idx, const char *const *names);
+/* A Lua function kept for C to call later (from the main thread). */
+struct vmlua_fn {
+	lua_State *L;
+	int ref;
+};
+/* The function at idx; NULL when out of memory. */
+struct vmlua_fn *vmlua_fn_new(lua_State *L, int idx);
+void vmlua_fn_free(struct vmlua_fn *f);
 
 #endif

@@ -5,8 +5,8 @@ local virtio = require "vmlua.virtio"
 local cpio = require "vmlua.cpio"
 local env = require "helpers.env"
 
-local KERNEL = "build/guest-cache/uml/root/usr/bin/linux.uml"
-local INITRD = "build/guest/uml/initramfs.cpio"
+local guest = require "helpers.initrd"
+local KERNEL, INITRD = guest.KERNEL, guest.INITRD
 
 local function readable(p)
   local f = io.open(p, "rb")
@@ -15,15 +15,7 @@ local function readable(p)
 end
 
 -- The default guest's initramfs with an /etc/vmlua/run script appended.
-local function guest_running(script)
-  local base = assert(io.open(INITRD, "rb")):read("a")
-  local extra = cpio.new():dir("etc"):dir("etc/vmlua"):file("etc/vmlua/run", script, 493)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(base, extra:finish())
-  f:close()
-  return path
-end
+local guest_running = guest.with_run
 
 -- Waits until the console shows pattern; fails after secs.
 local function wait_for(vm, pattern, secs)

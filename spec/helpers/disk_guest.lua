@@ -5,23 +5,16 @@
 --   build/vmlua spec/helpers/disk_guest.lua IMAGE COW|- COMMAND
 --
 -- COW is a named overlay file, or - for the raw image.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
 local vmlua = require "vmlua"
-local cpio = require "vmlua.cpio"
 local virtio = require "vmlua.virtio"
+local guest = require "helpers.initrd"
 
 local image, cow, command = arg[1], arg[2], arg[3]
 local disk = assert(virtio.blk{ path = image, cow = cow ~= "-" and cow or nil })
-local f = assert(io.open("build/guest/uml/initramfs.cpio", "rb"))
-local base = f:read("a")
-f:close()
-local run = cpio.new():dir("etc"):dir("etc/vmlua"):file("etc/vmlua/run", command .. "\n", 493)
-local initrd = os.tmpname()
-f = assert(io.open(initrd, "wb"))
-f:write(base, run:finish())
-f:close()
-local vm = assert(vmlua.vm{ backend = "uml", kernel = "build/guest-cache/uml/root/usr/bin/linux.uml",
-  initrd = initrd, memory = "128M", cmdline = "quiet", console = "stdout", devices = { disk } })
+local initrd = guest.with_run(command .. "\n")
+local vm = assert(vmlua.vm{ backend = "uml", kernel = guest.KERNEL, initrd = initrd,
+  memory = "128M", cmdline = "quiet", console = "stdout", devices = { disk } })
 vm:start()
 local reason = vm:wait(120)
 vm:close()
