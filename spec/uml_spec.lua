@@ -442,6 +442,66 @@ describe("a vmlua console in the UML guest #uml", function()
   end)
 end)
 
+describe("talking to the UML guest: expect, send, run #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  it("expects the shell, runs commands with their output and status, and logs", function()
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD,
+      memory = "96M", cmdline = "quiet", console = "none" })
+    local log = os.tmpname()
+    vm:start()
+    local con = vm.console
+    assert.same({ "guest", "ready" }, { con:expect("(guest) (ready)", 60) })
+    assert.equal(con, con:log(log))
+    local out, status = con:run("echo one; echo two # a comment")
+    assert.equal("one\ntwo\n", out)
+    assert.equal(0, status)
+    out, status = con:run("cat /nonexistent")
+    assert.matches("No such file or directory", out)
+    assert.equal(1, status)
+    assert.equal(0, select(2, con:run("test \"$(uname -s)\" = Linux")))
+    assert.equal(2, select(2, con:run("if then")))           -- a syntax error, still answered
+    con:run([[cd /proc; X="it's kept"]])
+    assert.equal("/proc it's kept\n", (con:run("echo $(pwd) $X")))   -- the shell's state stays
+    local err = select(2, pcall(con.expect, con, "never printed", 1))
+    assert.matches("expect: no \"never printed\" within 1 s; the last lines were:", err)
+    con:send("poweroff -f\n")
+    assert.equal("poweroff", vm:wait(60))
+    vm:close()
+    local logged = assert(io.open(log)):read("a")
+    os.remove(log)
+    assert.matches("__vmlua_S_1__", logged)
+    assert.not_matches("guest ready", logged)               -- the log began after that
+  end)
+
+  it("fails an expect at once on a guest panic, with the panic line", function()
+    local initrd = own_initrd("#!/bin/busybox sh\n/bin/busybox echo about to fail\nexit 3\n")
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
+      memory = "96M", cmdline = "quiet", console = "none" })
+    vm:start()
+    local t0 = os.time()
+    local ok, err = pcall(vm.console.expect, vm.console, "this never comes", 120)
+    vm:close()
+    os.remove(initrd)
+    assert.is_false(ok)
+    assert.matches("^guest panic: Kernel panic %- not syncing: Attempted to kill init!", err)
+    assert.is_true(os.time() - t0 < 60, "it waited for the timeout")
+  end)
+
+  it("expects on a virtio console too, driving the machine meanwhile", function()
+    local dev, con = virtio.console{ output = "none" }
+    local vm, initrd = boot("echo hello-on-hvc0 > /dev/hvc0; sleep 2\n", { devices = { dev } })
+    vm:start()
+    assert.equal("hello-on-hvc0", con:expect("hello%-on%-hvc0", 60))
+    assert.equal("poweroff", vm:wait(60))
+    vm:close()
+    os.remove(initrd)
+  end)
+end)
+
 describe("vmlua networks in UML guests #uml", function()
   if not readable(KERNEL) or not readable(INITRD) then
     pending("the default guest is not built: run make guest")

@@ -17,6 +17,11 @@ Console.__index = Console
 Console.__name = "vmlua.Console"
 
 local DEFAULT_SIZE = 64 * 1024
+local UNSEEN_MAX = 1024 * 1024     -- text kept for expect() to search
+
+local function now()
+  return require("vmlua.core").monotonic()
+end
 
 local function argerror(fname, msg)
   error("bad argument #1 to '" .. fname .. "' (" .. msg .. ")", 3)
@@ -54,7 +59,8 @@ function M.new(opts)
   local sink = opts.output
   if sink == nil then sink = "stdout" end
   return setmetatable({ _sink = sink, _log = log, _size = opts.size or DEFAULT_SIZE,
-    _ring = {}, _ring_len = 0, _hooks = {}, _send = opts.send, bytes = 0 }, Console)
+    _ring = {}, _ring_len = 0, _hooks = {}, _send = opts.send, bytes = 0,
+    _unseen = "", _runs = 0 }, Console)
 end
 
 --- What the guest wrote: to the sink, the log, the ring and the hooks.
@@ -75,7 +81,105 @@ function Console:write(data)
     self._ring, self._ring_len = { s }, #s
   end
   self.bytes = self.bytes + #data
+  self._unseen = self._unseen .. data
+  if #self._unseen > UNSEEN_MAX then self._unseen = self._unseen:sub(-UNSEEN_MAX) end
   for _, fn in ipairs(self._hooks) do fn(self, data) end
+end
+
+-- The last n lines of what expect() has not consumed, for error messages.
+local function last_lines(text, n)
+  local lines = {}
+  for line in (text:gsub("\r", "")):gmatch("[^\n]*") do lines[#lines + 1] = line end
+  while #lines > 0 and lines[#lines] == "" do lines[#lines] = nil end
+  local from = math.max(1, #lines - n + 1)
+  return "  | " .. table.concat(lines, "\n  | ", from)
+end
+
+--- Wait for the guest to write something that matches.
+-- Searches what arrived since the last match; what matched, and all
+-- before it, is consumed.  A guest panic, or the guest ending, fails at
+-- once, with the panic line in the error.
+-- @tparam string pattern a Lua pattern (or plain text when `plain`)
+-- @tparam[opt=30] number timeout seconds
+-- @tparam[opt] boolean plain take the pattern as plain text
+-- @return the captures, or the whole match when there are none
+function Console:expect(pattern, timeout, plain)
+  if type(pattern) ~= "string" then
+    error("bad argument #1 to 'expect' (string expected, got " .. type(pattern) .. ")", 2)
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    error("bad argument #2 to 'expect' (timeout must be a non-negative number)", 2)
+  end
+  timeout = timeout or 30
+  local deadline = now() + timeout
+  while true do
+    local r = table.pack(self._unseen:find(pattern, 1, plain))
+    if r[1] then
+      local whole = self._unseen:sub(r[1], r[2])
+      self._unseen = self._unseen:sub(r[2] + 1)
+      if r.n > 2 then return table.unpack(r, 3, r.n) end
+      return whole
+    end
+    local left = deadline - now()
+    if left <= 0 then
+      error(("expect: no %q within %g s; the last lines were:\n%s"):format(pattern, timeout,
+        last_lines(self._unseen, 8)), 2)
+    end
+    if not self._pump then error("console:expect(): no machine drives this console", 2) end
+    local reason, detail = self._pump(math.min(left, 0.25))
+    if reason == "panic" then
+      error("guest panic: " .. tostring(detail), 2)
+    elseif reason and reason ~= "timeout" and not self._unseen:find(pattern, 1, plain) then
+      error(("expect: the guest ended (%s: %s) before %q; the last lines were:\n%s"):format(
+        reason, tostring(detail), pattern, last_lines(self._unseen, 8)), 2)
+    end
+  end
+end
+
+--- Run a shell command in the guest (its shell must be on this console,
+-- as the default guest's is) and wait for it to finish.
+-- @tparam string cmd one line of shell
+-- @tparam[opt=60] number timeout seconds
+-- @treturn string what it printed ("\r\n" made "\n")
+-- @treturn integer its exit status
+function Console:run(cmd, timeout)
+  if type(cmd) ~= "string" or cmd:find("\n") then
+    error("bad argument #1 to 'run' (one line of shell expected)", 2)
+  end
+  self._runs = self._runs + 1
+  local n = self._runs
+  -- The markers are printf'ed, so the echo of the typed line cannot
+  -- match them.  The command is parsed first in a subshell (as the body
+  -- of a function, which is not run): a syntax error, which would abort
+  -- an eval and the end marker with it, is then shown by a subshell and
+  -- answered with status 2; a good command runs in the shell itself, so
+  -- `cd` and variables stay.  The newlines inside the quotes keep a
+  -- trailing comment from swallowing the rest; the shell reads the whole
+  -- thing before it runs any of it.
+  local q = cmd:gsub("'", "'\\''")
+  self:send(("printf '__vmlua_%%s_%d__\\n' S; if ( eval '__vmlua_parse() {\n%s\n}' ) 2>/dev/null; " ..
+    "then eval '%s\n'; else ( eval '%s\n' ); fi; printf '__vmlua_%%s_%d_%%d__\\n' E $?\n")
+    :format(n, q, q, q, n))
+  local out, status = self:expect(("__vmlua_S_%d__\r?\n(.-)__vmlua_E_%d_(%%d+)__"):format(n, n),
+    timeout or 60)
+  out = out:gsub("\r\n", "\n")
+  return out, tonumber(status)
+end
+
+--- Also write the output from now on to the file at path (replacing a
+-- log given before).
+-- @treturn[1] vmlua.Console self
+-- @treturn[2] nil
+-- @treturn[2] string why the file cannot be opened
+function Console:log(path)
+  if type(path) ~= "string" then
+    error("bad argument #1 to 'log' (file name expected, got " .. type(path) .. ")", 2)
+  end
+  local f, err = io.open(path, "w")
+  if not f then return nil, err end
+  if self._log then self._log:close() end
+  self._log = f
+  return self
 end
 
 --- The most recent output, up to `size` bytes.

@@ -104,6 +104,10 @@ M.net = core.net
 
 local console_options = { output = true, log = true, size = true, input = true }
 
+--- The vmlua.Console of each console Device (weak keys), so that a VM
+-- built with the device can drive the console's expect().
+M.console_of = setmetatable({}, { __mode = "k" })
+
 --- virtio-console (in C, see core/vcon.c): hvc0 in the guest, with a
 -- vmlua.Console on the host side, the same object as `vm.console`.
 -- @tparam[opt] table opts output ("stdout" (default), "none"/false, or a
@@ -167,6 +171,7 @@ function M.console(opts)
       if q == d:queue(0) then more(d) end
     end)
   end
+  M.console_of[dev] = con
   return dev, con
 end
 

@@ -134,6 +134,13 @@ function M.new(opts)
   vm._hooks, vm._tail = {}, ""
   setmetatable(vm, VM)
   console._send = function(s) return vm:send(s) end
+  -- expect() on any console of this machine runs the machine meanwhile.
+  local function pump(slice) return vm:wait(slice) end
+  console._pump = pump
+  for _, dev in ipairs(opts.devices or {}) do
+    local c = require("vmlua.virtio").console_of[dev]
+    if c then c._pump = pump end
+  end
   return vm
 end
 
