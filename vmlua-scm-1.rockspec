@@ -65,6 +65,7 @@ build = {
     ["vmlua.virtio"] = "lua/vmlua/virtio.lua",
     ["vmlua.cpio"] = "lua/vmlua/cpio.lua",
     ["vmlua.console"] = "lua/vmlua/console.lua",
+    ["vmlua.test"] = "lua/vmlua/test.lua",
   },
 }
 test = {

@@ -25,6 +25,7 @@
 
 static const char usage[] =
 "usage: vmlua [options] [script [args]]\n"
+"       vmlua test [FILE|DIR ...] [--tap | --junit FILE] [-j N] [--filter PAT] [--backend B]\n"
 "\n"
 "Run a Lua script that builds and boots virtual machines.\n"
 "\n"
@@ -37,7 +38,8 @@ static const char usage[] =
 "  --          stop handling options\n"
 "  -           run standard input\n"
 "\n"
-"With no script, vmlua starts an interactive prompt.\n"
+"With no script, vmlua starts an interactive prompt.  `vmlua test` runs\n"
+"regression scenarios (vmlua test --help; a script named test: vmlua ./test).\n"
 "Example: vmlua scripts/boot.lua --help\n";
 
 /* The one Lua state of this process, for the signal handler. */
@@ -269,12 +271,51 @@ static int run_options(lua_State *L, char **argv, int last)
 	return 0;
 }
 
+/* `vmlua test ...`: the scenario runner, vmlua.test.main(args, exe). */
+static int run_test(lua_State *L, int argc, char **argv)
+{
+	int i, status;
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "vmlua.test");
+	if (docall(L, 1, 1) != LUA_OK)
+		return 126;
+	lua_getfield(L, -1, "main");
+	lua_remove(L, -2);
+	lua_createtable(L, argc - 2, 0);
+	for (i = 2; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - 1);
+	}
+	lua_pushstring(L, argv[0]);
+	if (docall(L, 2, 1) != LUA_OK)
+		return 126;
+	status = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	lua_State *L;
 	int status = 0, last;
 
+	if (argc >= 2 && strcmp(argv[1], "test") == 0) {
+		L = luaL_newstate();
+		if (!L) {
+			fprintf(stderr, "vmlua: cannot create a Lua state: out of memory\n");
+			return 1;
+		}
+		global_L = L;
+		luaL_openlibs(L);
+		preload_core(L);
+		setup_path(L, argv[0]);
+		status = run_test(L, argc, argv);
+		global_L = NULL;
+		lua_close(L);
+		return status;
+	}
 	if (parse_args(argc, argv, &o) < 0)
 		return 1;
 	if (o.help) {
