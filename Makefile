@@ -60,7 +60,7 @@ CORE_OBJS = \
 	$(B)/core/lconsole.o \
 	$(B)/core/lvmlua.o
 
-MAIN_OBJS = $(B)/core/main.o
+MAIN_OBJS = $(B)/core/main.o $(B)/core/lreadline.o
 
 VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so

@@ -132,11 +132,16 @@ static void setup_path(lua_State *L, const char *argv0)
 }
 
 /* Make `require "vmlua.core"` find the built-in module. */
+int luaopen_vmlua_readline(lua_State *L);
+
 static void preload_core(lua_State *L)
 {
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	lua_pushcfunction(L, luaopen_vmlua_core);
 	lua_setfield(L, -2, "vmlua.core");
+	/* The line editor lives in the executable only (it needs readline). */
+	lua_pushcfunction(L, luaopen_vmlua_readline);
+	lua_setfield(L, -2, "vmlua.readline");
 	lua_pop(L, 1);
 }
 

@@ -3,9 +3,10 @@
 # those that are missing.  Run as root (CI is); otherwise say what to do.
 set -e
 # Extra packages (make bench: qemu-system-x86 hyperfine) come as arguments.
-# flex, bison, bc and xz-utils build the UML virtio-rng module (make guest).
+# flex, bison, bc and xz-utils build the UML virtio-rng module (make guest);
+# tmux gives the REPL spec a real terminal.
 PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev lua-busted lz4 util-linux acpica-tools cpio
-	flex bison bc xz-utils binutils e2fsprogs $*"
+	flex bison bc xz-utils binutils e2fsprogs tmux $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

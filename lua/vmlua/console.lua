@@ -19,6 +19,13 @@ Console.__name = "vmlua.Console"
 local DEFAULT_SIZE = 64 * 1024
 local UNSEEN_MAX = 1024 * 1024     -- text kept for expect() to search
 
+--- Where the "stdout" sink writes; the REPL puts its own here, which
+-- prints above the prompt.
+function M.stdout(data)
+  io.stdout:write(data)
+  io.stdout:flush()
+end
+
 local function now()
   return require("vmlua.core").monotonic()
 end
@@ -67,8 +74,7 @@ end
 function Console:write(data)
   if data == "" then return end
   if self._sink == "stdout" then
-    io.stdout:write(data)
-    io.stdout:flush()
+    M.stdout(data)
   elseif type(self._sink) == "function" then
     self._sink(data)
   end

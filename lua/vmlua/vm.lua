@@ -9,6 +9,11 @@ local core = require "vmlua.core"
 local console_mod = require "vmlua.console"
 
 local M = {}
+--- The machines of this process that were started and not yet closed
+-- (weak keys), for the REPL to keep them running.
+M.live = setmetatable({}, { __mode = "k" })
+--- Set by the REPL: an interrupted wait leaves the machine running.
+M.keep_on_interrupt = false
 local VM = {}
 VM.__index = VM
 VM.__name = "vmlua.VM"
@@ -131,6 +136,7 @@ function M.new(opts)
   end
   vm.state = "stopped"
   vm.console, vm._input = console, opts.input
+  vm.devices = opts.devices or {}
   vm._hooks, vm._tail = {}, ""
   setmetatable(vm, VM)
   console._send = function(s) return vm:send(s) end
@@ -234,6 +240,7 @@ function VM:start()
     return nil, err
   end
   self:_set_state("running")
+  M.live[self] = true
   return self
 end
 
@@ -297,8 +304,11 @@ function VM:wait(timeout)
     end
     local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
     if not ok then
-      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.
-      self:_finish("error", tostring(out))
+      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
+      -- the REPL a Ctrl-C stops the call, not the guest.
+      if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
+        self:_finish("error", tostring(out))
+      end
       error(out, 0)
     end
     self:_output(out)
@@ -348,6 +358,9 @@ function VM:send(s)
   if type(s) ~= "string" then
     error("bad argument #1 to 'send' (string expected, got " .. type(s) .. ")", 2)
   end
+  if self.state ~= "running" and self.state ~= "paused" then
+    error("vm:send(): the machine is " .. self.state .. ", start it first", 2)
+  end
   return self._core:send(s)
 end
 
@@ -379,6 +392,7 @@ function VM:close()
   if self._core then self._core:close() end
   self:_close_servers()
   self.console:close()
+  M.live[self] = nil
 end
 VM.__close = VM.close
 VM.__gc = function(self) core.tty_restore() end

@@ -1,0 +1,118 @@
+-- The REPL (vmlua with no script), driven through a real terminal: tmux.
+local env = require "helpers.env"
+local guest = require "helpers.initrd"
+
+local function readable(p)
+  local f = io.open(p, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+describe("the REPL in a terminal #repl", function()
+  if not env.sh("command -v tmux"):find("tmux") then
+    pending("tmux is missing: apt-get install tmux")
+    return
+  end
+  local session, home
+
+  -- Starts `vmlua ARGS` in a tmux session of its own, with its own HOME.
+  local function start(args)
+    session = ("vmlua-spec-%d"):format(math.random(1, 1e9))
+    home = os.tmpname()
+    os.remove(home)
+    assert(os.execute("mkdir -p " .. home))
+    assert(os.execute(("tmux new-session -d -s %s -x 160 -y 40 'HOME=%s build/vmlua %s; echo EXITED-$?; sleep 600'")
+      :format(session, home, args or "")))
+  end
+  local function keys(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = ("%q"):format((select(i, ...))) end
+    assert(os.execute(("tmux send-keys -t %s %s"):format(session, table.concat(parts, " "))))
+  end
+  local function screen()
+    return (env.sh(("tmux capture-pane -p -J -S -200 -t %s"):format(session)))
+  end
+  -- Waits until the screen matches; returns it.
+  local function wait_for(pattern, secs)
+    local deadline = os.time() + (secs or 20)
+    repeat
+      local s = screen()
+      if s:find(pattern) then return s end
+      sleep(0.2)
+    until os.time() > deadline
+    error("timed out waiting for " .. pattern .. " on the screen:\n" .. screen())
+  end
+
+  before_each(function() math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end)
+  after_each(function()
+    if session then os.execute("tmux kill-session -t " .. session .. " 2>/dev/null") end
+    if home then os.execute("rm -rf " .. home) end
+  end)
+
+  it("prints values without =, pretty-prints tables, completes names, keeps history", function()
+    start()
+    wait_for("Ctrl%-D to leave%.\n> ")
+    keys("1+1", "Enter")
+    wait_for("\n2\n> ")
+    keys("({ b = 2, a = 'x' })", "Enter")
+    wait_for('{ a = "x", b = 2 }')
+    keys("vmlua.swi", "Tab")
+    wait_for("> vmlua%.switch")
+    keys("C-u", "C-d")
+    wait_for("EXITED%-0")
+    local hist = assert(io.open(home .. "/.vmlua_history")):read("a")
+    assert.matches("1%+1", hist)
+  end)
+
+  it("runs a script first with -i, then keeps its globals", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write("answer = 6 * 7\n")
+    f:close()
+    start("-i " .. script)
+    wait_for("> ")
+    keys("answer", "Enter")
+    wait_for("\n42\n> ")
+    keys("C-d")
+    wait_for("EXITED%-0")
+    os.remove(script)
+  end)
+
+  describe("with a guest #uml", function()
+    if not readable(guest.KERNEL) or not readable(guest.INITRD) then
+      pending("the default guest is not built: run make guest")
+      return
+    end
+
+    it("keeps the guest running while you type, Ctrl-C stops a call, Ctrl-D the guest", function()
+      -- a copy of the initramfs with a name of its own, to find this guest's processes
+      local initrd = guest.with_run("echo typed-while-you-wait; exec sh\n")
+      start()
+      wait_for("> ")
+      keys(("vm = vmlua.vm{ backend = 'uml', kernel = %q, initrd = %q, memory = '96M', cmdline = 'quiet' }; vm:start()")
+        :format(guest.KERNEL, initrd), "Enter")
+      keys("abc")                                   -- typed, not entered
+      local s = wait_for("typed%-while%-you%-wait", 60)
+      -- the guest's lines came above the prompt; the line being edited is whole
+      sleep(0.5)
+      s = screen():gsub("%s+$", "")
+      assert.matches("\n> abc$", s)
+      keys("C-u", "vm.console:expect('never', 100)", "Enter")
+      sleep(1)
+      keys("C-c")
+      wait_for("interrupted\n> ")
+      keys("vm.state", "Enter")
+      wait_for("\nrunning\n> ")                    -- the call stopped, not the guest
+      assert.is_true(os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null"))
+      keys("C-d")
+      wait_for("EXITED%-0")
+      local deadline = os.time() + 10
+      while os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null") and os.time() < deadline do sleep(0.2) end
+      assert.is_nil(os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null"),
+        "linux.uml is still there: " .. env.sh("ps -o pid,ppid,stat,cmd -C linux.uml"))
+      os.remove(initrd)
+    end)
+  end)
+end)
