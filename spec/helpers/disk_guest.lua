@@ -13,6 +13,8 @@ local guest = require "helpers.initrd"
 local image, cow, command = arg[1], arg[2], arg[3]
 local disk = assert(virtio.blk{ path = image, cow = cow ~= "-" and cow or nil })
 local initrd = guest.with_run(command .. "\n")
+print("disk_guest: initrd " .. initrd)
+io.stdout:flush()
 local vm = assert(vmlua.vm{ backend = "uml", kernel = guest.KERNEL, initrd = initrd,
   memory = "128M", cmdline = "quiet", console = "stdout", devices = { disk } })
 vm:start()
