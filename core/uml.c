@@ -9,7 +9,9 @@
  * so that everything it says reaches the VM's console; in a process
  * group of its own, so that a Ctrl-C at the terminal reaches vmlua, which
  * decides what to do, and so that stopping it stops every process UML
- * made.  When it ends we reap it and say why (see luml.c).
+ * made.  A guardian process stands between (see guard()), so that even a
+ * vmlua killed outright leaves nothing running.  When it ends we reap it
+ * and say why (see luml.c).
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,7 +37,8 @@
 #define UML_MAX_ARGS 256
 
 struct uml_vm {
-	pid_t pid;          /* also the process group; 0 once reaped */
+	pid_t pid;          /* the guardian, also its process group; 0 once reaped */
+	pid_t uml;          /* linux.uml, which makes a process group of its own */
 	int in_fd;          /* our end of the console input pipe */
 	int out_fd;         /* our end of the output pipe */
 	int exit_fd;        /* a pidfd: readable once the child ends; or -1 */
@@ -121,11 +125,84 @@ int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whyle
 	return 0;
 }
 
+/* In the guardian process only (after fork): linux.uml's pid. */
+static volatile pid_t guarded;
+
+/* Kill linux.uml and its process group (it calls setsid). */
+static void kill_uml(pid_t uml)
+{
+	kill(-uml, SIGKILL);
+	kill(uml, SIGKILL);
+}
+
+/* The guardian's SIGTERM: vmlua has died (PR_SET_PDEATHSIG).  Kill
+ * linux.uml's group, then our own, the guardian with it. */
+static void guardian_orphaned(int sig)
+{
+	(void)sig;
+	if (guarded > 0)
+		kill_uml(guarded);
+	kill(0, SIGKILL);
+}
+
+/*
+ * Between vmlua and linux.uml stands a guardian: this forked child of
+ * vmlua, which runs linux.uml as its own child and then only waits for
+ * it.  PR_SET_PDEATHSIG takes one process along when its parent dies, and
+ * linux.uml forks helpers of its own; if vmlua is killed outright
+ * (SIGKILL, a closed terminal) those helpers would live on.  The guardian
+ * is told instead, and kills the whole process group.  When linux.uml
+ * ends, the guardian ends the same way, so vmlua reads linux.uml's exit
+ * from it.  Only async-signal-safe calls here: vmlua may have threads.
+ */
+static void guard(const char *binary, const char *const *argv, int report)
+{
+	struct sigaction sa;
+	pid_t uml, self = getpid();
+	int status;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = guardian_orphaned;
+	sigaction(SIGTERM, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	uml = fork();
+	if (uml < 0)
+		_exit(127);
+	if (uml == 0) {
+		/* linux.uml: dies with its guardian, whatever kills it. */
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != self)
+			_exit(127);
+		execv(binary, (char *const *)argv);
+		dprintf(2, "vmlua: cannot run %s: %s\n", binary, strerror(errno));
+		_exit(127);
+	}
+	guarded = uml;
+	/* vmlua learns linux.uml's pid, to reach its group too. */
+	if (write(report, &uml, sizeof(uml)) != (ssize_t)sizeof(uml))
+		_exit(127);
+	close(report);
+	while (waitpid(uml, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(127);
+	/* What linux.uml left behind in its group goes with it. */
+	kill(-uml, SIGKILL);
+	if (WIFSIGNALED(status)) {
+		/* End by the same signal, without a core of our own. */
+		struct rlimit none = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		kill(self, WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
                             char *err, size_t errlen)
 {
 	const char *argv[UML_MAX_ARGS + 2];
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, report[2] = { -1, -1 };
 	struct uml_vm *vm;
 	unsigned n = 0;
 	pid_t pid, parent;
@@ -139,7 +216,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
 		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
 		goto bad;
 	}
@@ -171,9 +248,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		    dup2(cin, 3) < 0 || dup2(cout, 4) < 0 || dup2(cout, 1) < 0 ||
 		    dup2(cout, 2) < 0)
 			_exit(127);
-		execv(binary, (char *const *)argv);
-		dprintf(2, "vmlua: cannot run %s: %s\n", binary, strerror(errno));
-		_exit(127);
+		guard(binary, argv, report[1]);
 	}
 	/* UML's processes outlive one another in any order; as subreaper
 	 * the orphans come to us rather than to an init that may not reap
@@ -183,6 +258,10 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 	setpgid(pid, pid);
 	close(in[0]);
 	close(out[1]);
+	close(report[1]);
+	if (read(report[0], &vm->uml, sizeof(vm->uml)) != (ssize_t)sizeof(vm->uml))
+		vm->uml = 0;       /* the guardian failed; it exits 127 */
+	close(report[0]);
 	vm->pid = pid;
 	vm->in_fd = in[1];
 	vm->out_fd = out[0];
@@ -193,6 +272,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 bad:
 	if (in[0] >= 0) { close(in[0]); close(in[1]); }
 	if (out[0] >= 0) { close(out[0]); close(out[1]); }
+	if (report[0] >= 0) { close(report[0]); close(report[1]); }
 	free(vm);
 	return NULL;
 }
@@ -241,15 +321,20 @@ size_t uml_vm_input(struct uml_vm *vm, const char *buf, size_t len)
  * host processes of its guest processes. */
 static void reap_group(struct uml_vm *vm)
 {
-	int tries;
+	pid_t groups[2] = { vm->pid, vm->uml };
+	int tries, g;
 
-	kill(-vm->pid, SIGKILL);
-	for (tries = 0; tries < 200; tries++) {
-		pid_t r = waitpid(-vm->pid, NULL, WNOHANG);
-		if (r < 0)
-			break;          /* ECHILD: none left */
-		if (r == 0)
-			usleep(5000);
+	for (g = 0; g < 2; g++) {
+		if (groups[g] <= 0)
+			continue;
+		kill(-groups[g], SIGKILL);
+		for (tries = 0; tries < 200; tries++) {
+			pid_t r = waitpid(-groups[g], NULL, WNOHANG);
+			if (r < 0)
+				break;          /* ECHILD: none left */
+			if (r == 0)
+				usleep(5000);
+		}
 	}
 }
 
@@ -266,20 +351,28 @@ int uml_vm_reap(struct uml_vm *vm, int *status)
 
 void uml_vm_pause(struct uml_vm *vm)
 {
-	if (!vm->reaped)
+	if (!vm->reaped) {
 		kill(-vm->pid, SIGSTOP);
+		if (vm->uml > 0)
+			kill(-vm->uml, SIGSTOP);
+	}
 }
 
 void uml_vm_resume(struct uml_vm *vm)
 {
-	if (!vm->reaped)
+	if (!vm->reaped) {
+		if (vm->uml > 0)
+			kill(-vm->uml, SIGCONT);
 		kill(-vm->pid, SIGCONT);
+	}
 }
 
 void uml_vm_kill(struct uml_vm *vm)
 {
 	if (vm->reaped)
 		return;
+	if (vm->uml > 0)
+		kill_uml(vm->uml);
 	kill(-vm->pid, SIGKILL);
 	kill(vm->pid, SIGKILL);
 	if (waitpid(vm->pid, &vm->status, 0) == vm->pid)

@@ -358,13 +358,16 @@ describe("vmlua disks in the UML guest #uml", function()
     until seen or os.time() > deadline
     os.execute("kill -KILL " .. pid)
     local out = env.sh("tail -c 2000 " .. log)
-    -- PDEATHSIG takes linux.uml with vmlua, but not the helper processes
-    -- it forked: they are found by the initramfs in their command line.
-    -- (A guardian process for them is yet to come.)
+    -- Nothing of linux.uml may outlive vmlua, not even the helpers it
+    -- forked (its guardian sees to that): they would name the initramfs.
     local initrd = env.sh("head -c 2000 " .. log):match("disk_guest: initrd (%S+)")
-    if initrd then
-      env.sh("sleep 0.5; pkill -KILL -f 'linux.um[l] .*" .. initrd .. "'; rm -f " .. initrd)
-    end
+    assert.truthy(initrd, out)
+    local pattern = "'linux.um[l] .*" .. initrd .. "'"
+    local gone = os.time() + 10
+    while os.execute("pgrep -f " .. pattern .. " >/dev/null") and os.time() < gone do env.sh("sleep 0.1") end
+    local left = env.sh("pgrep -a -f " .. pattern)
+    env.sh("pkill -KILL -f " .. pattern .. "; rm -f " .. initrd)
+    assert.equal("", left, "left running after vmlua was killed")
     os.remove(log)
     assert.truthy(seen, out)
     -- vmlua is gone (or a zombie: an orphan here may have no reaper)
