@@ -26,10 +26,15 @@ describe("the REPL in a terminal #repl", function()
     assert(os.execute(("tmux new-session -d -s %s -x 160 -y 40 'HOME=%s build/vmlua %s; echo EXITED-$?; sleep 600'")
       :format(session, home, args or "")))
   end
+  -- Keys: Enter, Tab and C-x by name; anything else as literal text
+  -- (tmux would take "end" for the End key).
+  local named = { Enter = true, Tab = true }
   local function keys(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[i] = ("%q"):format((select(i, ...))) end
-    assert(os.execute(("tmux send-keys -t %s %s"):format(session, table.concat(parts, " "))))
+    for i = 1, select("#", ...) do
+      local k = select(i, ...)
+      local literal = not named[k] and not k:match("^C%-%a$")
+      assert(os.execute(("tmux send-keys -t %s %s %q"):format(session, literal and "-l" or "", k)))
+    end
   end
   local function screen()
     return (env.sh(("tmux capture-pane -p -J -S -200 -t %s"):format(session)))
@@ -60,6 +65,10 @@ describe("the REPL in a terminal #repl", function()
     wait_for('{ a = "x", b = 2 }')
     keys("vmlua.swi", "Tab")
     wait_for("> vmlua%.switch")
+    keys("C-u", "function twice(x)", "Enter", "return 2 * x", "Enter", "end", "Enter")
+    wait_for(">> end\n> ")                      -- more lines until the chunk is whole
+    keys("twice(21)", "Enter")
+    wait_for("\n42\n> ")
     keys("C-u", "C-d")
     wait_for("EXITED%-0")
     local hist = assert(io.open(home .. "/.vmlua_history")):read("a")
