@@ -83,16 +83,22 @@ static int docall(lua_State *L, int nargs, int nres)
 {
 	int base = lua_gettop(L) - nargs;
 	int status;
-	struct sigaction sa, old;
+	/* SIGTERM and SIGHUP (a closed terminal) end a run as Ctrl-C does:
+	 * the guests stop cleanly, sockets and temporary files go. */
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old[3];
+	int i;
 
 	lua_pushcfunction(L, traceback);
 	lua_insert(L, base);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old);
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, &old[i]);
 	status = lua_pcall(L, nargs, nres, base);
-	sigaction(SIGINT, &old, NULL);
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
 	lua_remove(L, base);
 	if (status != LUA_OK) {
 		fprintf(stderr, "vmlua: %s\n", lua_tostring(L, -1));

@@ -642,6 +642,34 @@ describe("scripts/boot.lua --backend uml #uml", function()
     os.remove(master)
   end)
 
+  for _, sig in ipairs{ "INT", "TERM", "HUP" } do
+    it("stops the guest cleanly on SIG" .. sig .. ", leaving no process or file behind", function()
+      local initrd = guest_running("echo guest-is-up; sleep 600\n")
+      local log = os.tmpname()
+      local pid = env.sh(("build/vmlua scripts/boot.lua --backend uml --initrd %s >%s 2>&1 </dev/null & echo $!")
+        :format(initrd, log)):match("%d+")
+      local deadline = os.time() + 60
+      repeat env.sh("sleep 0.2") until env.sh("grep -c guest-is-up " .. log):match("^1") or os.time() > deadline
+      local before = env.sh("ls /tmp | sort")
+      os.execute("kill -" .. sig .. " " .. pid)
+      local gone = os.time() + 20
+      while os.execute("kill -0 " .. pid .. " 2>/dev/null") and
+            not env.sh("cat /proc/" .. pid .. "/stat 2>/dev/null"):match("^%d+ %b() Z") and
+            os.time() < gone do env.sh("sleep 0.1") end
+      local out = assert(io.open(log)):read("a")
+      local left = env.sh("pgrep -a -f 'linux.um[l] .*" .. initrd .. "'")
+      local after = env.sh("ls /tmp | sort")
+      os.remove(log)
+      os.remove(initrd)
+      assert.matches("boot.lua: interrupted: the guest was stopped", out)
+      assert.equal("", left)
+      -- no new socket or scratch file was left in /tmp
+      for name in after:gmatch("[^\n]+") do
+        assert.truthy(before:find(name, 1, true) or not name:match("^lua_"), "left behind: /tmp/" .. name)
+      end
+    end)
+  end
+
   it("gives the guest --net user: it reaches the host's loopback at 10.0.2.2", function()
     local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --net user --run '" ..
       "ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ping -c 2 -W 5 10.0.2.2' 2>&1 </dev/null")
