@@ -306,6 +306,22 @@ static int run_test(lua_State *L, int argc, char **argv)
 	return status;
 }
 
+/* The process's Lua state: libraries, vmlua.core, the module path. */
+static lua_State *new_state(const char *argv0)
+{
+	lua_State *L = luaL_newstate();
+
+	if (!L) {
+		fprintf(stderr, "vmlua: cannot create a Lua state: out of memory\n");
+		return NULL;
+	}
+	global_L = L;
+	luaL_openlibs(L);
+	preload_core(L);
+	setup_path(L, argv0);
+	return L;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -313,15 +329,8 @@ int main(int argc, char **argv)
 	int status = 0, last;
 
 	if (argc >= 2 && strcmp(argv[1], "test") == 0) {
-		L = luaL_newstate();
-		if (!L) {
-			fprintf(stderr, "vmlua: cannot create a Lua state: out of memory\n");
+		if (!(L = new_state(argv[0])))
 			return 1;
-		}
-		global_L = L;
-		luaL_openlibs(L);
-		preload_core(L);
-		setup_path(L, argv[0]);
 		status = run_test(L, argc, argv);
 		global_L = NULL;
 		lua_close(L);
@@ -338,15 +347,8 @@ int main(int argc, char **argv)
 		if (!o.script && !o.has_exec && !o.interactive)
 			return 0;
 	}
-	L = luaL_newstate();
-	if (!L) {
-		fprintf(stderr, "vmlua: cannot create a Lua state: out of memory\n");
+	if (!(L = new_state(argv[0])))
 		return 1;
-	}
-	global_L = L;
-	luaL_openlibs(L);
-	preload_core(L);
-	setup_path(L, argv[0]);
 	create_arg(L, argv, argc, o.script ? o.script : 0);
 	lua_gc(L, LUA_GCRESTART);
 	lua_gc(L, LUA_GCGEN, 0, 0);

@@ -2,11 +2,7 @@
 local env = require "helpers.env"
 local guest = require "helpers.initrd"
 
-local function readable(p)
-  local f = io.open(p, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local readable = env.readable
 
 local function sleep(s) os.execute("sleep " .. s) end
 

@@ -2,11 +2,7 @@
 -- scenarios written here to fail.
 local env = require "helpers.env"
 
-local function readable(p)
-  local f = io.open(p, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local readable = env.readable
 
 local function write(path, s)
   local f = assert(io.open(path, "w"))

@@ -8,11 +8,7 @@ local env = require "helpers.env"
 local guest = require "helpers.initrd"
 local KERNEL, INITRD = guest.KERNEL, guest.INITRD
 
-local function readable(p)
-  local f = io.open(p, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local readable = env.readable
 
 -- The default guest's initramfs with an /etc/vmlua/run script appended.
 local guest_running = guest.with_run

@@ -17,6 +17,13 @@ function env.have_selftest()
   return false, env.selftest .. " missing: run make selftest"
 end
 
+-- Is there a file we can read at path?
+function env.readable(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- Run a shell command; return its stdout and exit status.
 function env.sh(cmd)
   local p = assert(io.popen(cmd .. "; echo \"::status=$?\"", "r"))
