@@ -30,6 +30,7 @@
 #include "blk.h"
 #include "cow.h"
 #include "errbuf.h"
+#include "iov.h"
 #include "le.h"
 #include "virtio.h"
 
@@ -150,26 +151,6 @@ static int img_flush(struct blk *b)
 
 /* ---- chains ---------------------------------------------------------- */
 
-/* Copy len bytes at offset off of the iovecs iov[0..n) into buf. */
-static size_t gather(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
-{
-	size_t done = 0;
-	unsigned i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len, k;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		k = l - off < len - done ? l - off : len - done;
-		memcpy((char *)buf + done, (char *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
 /* Move `len` bytes between the image at `pos` and the iovecs from offset
  * off on, in place: `in` reads the image into them, else writes them. */
 static int transfer(struct blk *b, const struct iovec *iov, unsigned n, size_t off,
@@ -216,7 +197,7 @@ static int ranges(struct blk *b, const struct virtq_chain *c, uint32_t type)
 		uint32_t count, flags;
 		int rc;
 
-		gather(c->iov, c->nread, 16 + i * 16, seg, 16);
+		iov_to_buf(c->iov, c->nread, 16 + i * 16, seg, 16);
 		sector = le64(seg), count = le32(seg + 8), flags = le32(seg + 12);
 		/* Bit 0 is "unmap", allowed for WRITE_ZEROES only. */
 		if (flags & ~(type == T_WRITE_ZEROES ? 1u : 0u))
@@ -241,11 +222,10 @@ static int request(struct blk *b, const struct virtq_chain *c)
 	uint8_t hdr[16];
 	uint32_t type;
 	uint64_t sector, len;
-	char id[BLK_ID_BYTES];
 
 	if (c->read_len < 16)
 		return S_IOERR;
-	gather(c->iov, c->nread, 0, hdr, 16);
+	iov_to_buf(c->iov, c->nread, 0, hdr, 16);
 	type = le32(hdr), sector = le64(hdr + 8);
 	switch (type) {
 	case T_IN:
@@ -268,18 +248,8 @@ static int request(struct blk *b, const struct virtq_chain *c)
 		b->flushes++;
 		return img_flush(b) ? S_IOERR : S_OK;
 	case T_GET_ID:
-		memcpy(id, b->serial, sizeof(id));
-		len = data < sizeof(id) ? data : sizeof(id);
-		{
-			/* Scatter the id into the writable buffers. */
-			size_t done = 0;
-			unsigned i;
-			for (i = 0; i < nw && done < len; i++) {
-				size_t k = wiov[i].iov_len < len - done ? wiov[i].iov_len : len - done;
-				memcpy(wiov[i].iov_base, id + done, k);
-				done += k;
-			}
-		}
+		/* At most 20 bytes, and never over the status byte. */
+		iov_from_buf(wiov, nw, 0, b->serial, data < BLK_ID_BYTES ? data : BLK_ID_BYTES);
 		return S_OK;
 	case T_DISCARD:
 	case T_WRITE_ZEROES: {
@@ -332,8 +302,7 @@ static void blk_notify(struct vdev *d, unsigned qi)
 
 static int blk_field(struct vdev *d, const char *name, int64_t *v)
 {
-	const struct blk *b = d->backend_data;
-	static const struct { const char *name; size_t off; } f[] = {
+	static const struct vdev_counter counters[] = {
 		{ "reads", offsetof(struct blk, reads) },
 		{ "writes", offsetof(struct blk, writes) },
 		{ "flushes", offsetof(struct blk, flushes) },
@@ -344,24 +313,17 @@ static int blk_field(struct vdev *d, const char *name, int64_t *v)
 		{ "bytes_read", offsetof(struct blk, bytes_read) },
 		{ "bytes_written", offsetof(struct blk, bytes_written) },
 	};
-	size_t i;
+	const struct blk *b = d->backend_data;
 
-	if (!b)
-		return 0;
-	if (!strcmp(name, "sectors")) {
+	if (b && !strcmp(name, "sectors")) {
 		*v = (int64_t)b->sectors;
 		return 1;
 	}
-	if (!strcmp(name, "readonly")) {
+	if (b && !strcmp(name, "readonly")) {
 		*v = b->readonly;
 		return 1;
 	}
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (!strcmp(name, f[i].name)) {
-			*v = *(const int64_t *)((const char *)b + f[i].off);
-			return 1;
-		}
-	return 0;
+	return vdev_counter(b, counters, sizeof(counters) / sizeof(counters[0]), name, v);
 }
 
 static void blk_destroy(struct vdev *d)

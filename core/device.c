@@ -294,3 +294,18 @@ void vdev_ready(struct vdev *d)
 	if (d->backend && d->backend->ready)
 		d->backend->ready(d);
 }
+
+int vdev_counter(const void *base, const struct vdev_counter *t, size_t n,
+                 const char *name, int64_t *v)
+{
+	size_t i;
+
+	if (!base)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, t[i].name)) {
+			*v = *(const int64_t *)((const char *)base + t[i].off);
+			return 1;
+		}
+	return 0;
+}

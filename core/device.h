@@ -4,6 +4,7 @@
 #ifndef VMLUA_DEVICE_H
 #define VMLUA_DEVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "memory.h"
 #include "virtq.h"
@@ -112,6 +113,15 @@ void vdev_reset(struct vdev *d);
 void vdev_update_config(struct vdev *d, uint32_t off, const void *buf, uint32_t len);
 /* After pushing to queue q: raise the interrupt if the driver wants it. */
 void vdev_interrupt(struct vdev *d, unsigned q);
+/* A backend's int64_t counters by name, for its `field` function. */
+struct vdev_counter {
+	const char *name;
+	size_t off;            /* offsetof the counter in the backend's struct */
+};
+/* Look name up among n counters of the struct at base; 1 and *v if found. */
+int vdev_counter(const void *base, const struct vdev_counter *t, size_t n,
+                 const char *name, int64_t *v);
+
 /* The backend's fd for the transport's loop, or -1; and its handler. */
 int vdev_pollfd(struct vdev *d);
 void vdev_ready(struct vdev *d);

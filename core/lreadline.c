@@ -58,7 +58,7 @@ static char *candidate(const char *text, int state)
 	if (!L || ed.complete_ref == LUA_NOREF)
 		return NULL;
 	if (state == 0) {
-		lua_settop(L, lua_gettop(L));
+		/* Ask once per completion; keep the list for the calls that follow. */
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ed.complete_ref);
 		lua_pushstring(L, rl_line_buffer ? rl_line_buffer : "");
 		lua_pushinteger(L, rl_point);
@@ -66,11 +66,9 @@ static char *candidate(const char *text, int state)
 			lua_pop(L, 1);
 			return NULL;
 		}
-		lua_setfield(L, LUA_REGISTRYINDEX, "vmlua.rl.candidates");
 		i = 0;
-		lua_getfield(L, LUA_REGISTRYINDEX, "vmlua.rl.candidates");
 		n = (int)lua_rawlen(L, -1);
-		lua_pop(L, 1);
+		lua_setfield(L, LUA_REGISTRYINDEX, "vmlua.rl.candidates");
 	}
 	if (i < n) {
 		lua_getfield(L, LUA_REGISTRYINDEX, "vmlua.rl.candidates");

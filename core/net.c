@@ -30,6 +30,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include "errbuf.h"
+#include "iov.h"
 #include "le.h"
 #include "net.h"
 #include "slirp.h"
@@ -51,7 +52,10 @@ struct net *net_new(const uint8_t mac[6])
 	if (!n)
 		return NULL;
 	n->scratch = malloc(NET_FRAME_MAX);
-	if (!n->scratch) {
+	n->rx_buf = malloc(NET_FRAME_MAX);
+	if (!n->scratch || !n->rx_buf) {
+		free(n->scratch);
+		free(n->rx_buf);
 		free(n);
 		return NULL;
 	}
@@ -78,6 +82,7 @@ void net_free(struct net *n)
 		n->bl_count--;
 	}
 	free(n->scratch);
+	free(n->rx_buf);
 	free(n);
 }
 
@@ -100,8 +105,7 @@ static int to_guest(struct net *n, const uint8_t *frame, size_t len)
 	struct virtq *q;
 	struct virtq_chain c;
 	uint8_t hdr[NET_HDR_LEN] = { 0 };
-	size_t done = 0, total = NET_HDR_LEN + len;
-	unsigned i;
+	size_t total = NET_HDR_LEN + len;
 
 	if (!d || !(d->status & VIRTIO_STATUS_DRIVER_OK) || d->reason || !d->q[NET_RX].ready)
 		return 0;
@@ -112,25 +116,11 @@ static int to_guest(struct net *n, const uint8_t *frame, size_t len)
 		n->rx_dropped++;
 		virtq_push(q, c.head, 0);
 	} else {
+		const struct iovec *w = c.iov + c.nread;
+		unsigned nw = c.niov - c.nread;
 		put_le16(hdr + 10, 1);   /* num_buffers */
-		for (i = c.nread; i < c.niov && done < total; i++) {
-			size_t k = c.iov[i].iov_len, o = 0;
-			while (o < k && done < total) {
-				size_t take, from = done;
-				const uint8_t *src;
-				if (from < NET_HDR_LEN) {
-					src = hdr + from;
-					take = NET_HDR_LEN - from;
-				} else {
-					src = frame + (from - NET_HDR_LEN);
-					take = total - from;
-				}
-				if (take > k - o)
-					take = k - o;
-				memcpy((uint8_t *)c.iov[i].iov_base + o, src, take);
-				o += take, done += take;
-			}
-		}
+		iov_from_buf(w, nw, 0, hdr, NET_HDR_LEN);
+		iov_from_buf(w, nw, NET_HDR_LEN, frame, len);
 		n->rx_frames++, n->rx_bytes += (int64_t)len;
 		virtq_push(q, c.head, (uint32_t)total);
 	}
@@ -149,39 +139,22 @@ void net_deliver(struct net *n, const uint8_t *frame, size_t len)
 		return;
 	}
 	if (n->hook) {
-		size_t l = len;
-		uint8_t *buf = malloc(NET_FRAME_MAX);
-		if (!buf) {
-			n->rx_dropped++;
-			return;
-		}
-		memcpy(buf, frame, len);
-		if (n->hook(n, NET_DIR_RX, buf, &l, NET_FRAME_MAX, n->hook_opaque)) {
+		/* The hook works on a copy it may change, in the device's own
+		 * receive buffer (frame may be the tap's, in n->scratch). */
+		memmove(n->rx_buf, frame, len);
+		if (n->hook(n, NET_DIR_RX, n->rx_buf, &len, NET_FRAME_MAX, n->hook_opaque)) {
 			n->hook_dropped++;
-			free(buf);
 			return;
 		}
-		if (!n->bl_count && to_guest(n, buf, l)) {
-			free(buf);
-			return;
-		}
-		frame = buf, len = l;
-		copy = buf;
-	} else {
-		if (!n->bl_count && to_guest(n, frame, len))
-			return;
-		copy = malloc(len ? len : 1);
-		if (!copy) {
-			n->rx_dropped++;
-			return;
-		}
-		memcpy(copy, frame, len);
+		frame = n->rx_buf;
 	}
-	if (n->bl_count == NET_BACKLOG) {
+	if (!n->bl_count && to_guest(n, frame, len))
+		return;
+	if (n->bl_count == NET_BACKLOG || !(copy = malloc(len ? len : 1))) {
 		n->rx_dropped++;
-		free(copy);
 		return;
 	}
+	memcpy(copy, frame, len);
 	slot = (n->bl_head + n->bl_count) % NET_BACKLOG;
 	n->backlog[slot].data = copy;
 	n->backlog[slot].len = len;
@@ -213,19 +186,7 @@ static void transmit(struct net *n)
 		if (c.read_len < NET_HDR_LEN + ETH_HLEN || flen > NET_FRAME_MAX) {
 			n->tx_dropped++;
 		} else {
-			size_t len = 0, skip = NET_HDR_LEN;
-			unsigned i;
-			for (i = 0; i < c.nread; i++) {
-				size_t k = c.iov[i].iov_len;
-				const uint8_t *p = c.iov[i].iov_base;
-				if (skip >= k) {
-					skip -= k;
-					continue;
-				}
-				memcpy(n->scratch + len, p + skip, k - skip);
-				len += k - skip;
-				skip = 0;
-			}
+			size_t len = iov_to_buf(c.iov, c.nread, NET_HDR_LEN, n->scratch, (size_t)flen);
 			if (n->hook && n->hook(n, NET_DIR_TX, n->scratch, &len, NET_FRAME_MAX,
 			                       n->hook_opaque)) {
 				n->hook_dropped++;
@@ -320,8 +281,7 @@ static void net_ready(struct vdev *d)
 
 static int net_field(struct vdev *d, const char *name, int64_t *v)
 {
-	const struct net *n = d->backend_data;
-	static const struct { const char *name; size_t off; } f[] = {
+	static const struct vdev_counter counters[] = {
 		{ "tx_frames", offsetof(struct net, tx_frames) },
 		{ "tx_bytes", offsetof(struct net, tx_bytes) },
 		{ "rx_frames", offsetof(struct net, rx_frames) },
@@ -330,16 +290,7 @@ static int net_field(struct vdev *d, const char *name, int64_t *v)
 		{ "tx_dropped", offsetof(struct net, tx_dropped) },
 		{ "hook_dropped", offsetof(struct net, hook_dropped) },
 	};
-	size_t i;
-
-	if (!n)
-		return 0;
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-		if (!strcmp(name, f[i].name)) {
-			*v = *(const int64_t *)((const char *)n + f[i].off);
-			return 1;
-		}
-	return 0;
+	return vdev_counter(d->backend_data, counters, sizeof(counters) / sizeof(counters[0]), name, v);
 }
 
 static void net_destroy(struct vdev *d)

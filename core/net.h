@@ -35,7 +35,8 @@ struct net {
 	net_hook_fn hook;
 	void *hook_opaque;
 	void (*on_free)(struct net *n);   /* the hook's owner lets go */
-	uint8_t *scratch;           /* NET_FRAME_MAX bytes for one frame */
+	uint8_t *scratch;           /* NET_FRAME_MAX bytes: a frame from the guest or the tap */
+	uint8_t *rx_buf;            /* NET_FRAME_MAX bytes: a frame the rx hook works on */
 	struct { size_t len; uint8_t *data; } backlog[NET_BACKLOG];
 	unsigned bl_head, bl_count;
 	int64_t tx_frames, tx_bytes, rx_frames, rx_bytes;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "iov.h"
 #include "vcon.h"
 #include "virtio.h"
 
@@ -65,13 +66,7 @@ static void fill(struct vcon *c)
 		return;
 	q = &d->q[VCON_RX].vq;
 	while (c->plen && virtq_pop(q, &ch) > 0) {
-		size_t done = 0;
-		unsigned i;
-		for (i = ch.nread; i < ch.niov && done < c->plen; i++) {
-			size_t k = ch.iov[i].iov_len < c->plen - done ? ch.iov[i].iov_len : c->plen - done;
-			memcpy(ch.iov[i].iov_base, c->pending + done, k);
-			done += k;
-		}
+		size_t done = iov_from_buf(ch.iov + ch.nread, ch.niov - ch.nread, 0, c->pending, c->plen);
 		memmove(c->pending, c->pending + done, c->plen - done);
 		c->plen -= done;
 		c->in_bytes += (int64_t)done;
@@ -104,13 +99,7 @@ static void transmit(struct vcon *c)
 	struct virtq_chain ch;
 
 	while (virtq_pop(q, &ch) > 0) {
-		size_t len = 0;
-		unsigned i;
-		for (i = 0; i < ch.nread && len < OUT_MAX; i++) {
-			size_t k = ch.iov[i].iov_len < OUT_MAX - len ? ch.iov[i].iov_len : OUT_MAX - len;
-			memcpy(c->scratch + len, ch.iov[i].iov_base, k);
-			len += k;
-		}
+		size_t len = iov_to_buf(ch.iov, ch.nread, 0, c->scratch, OUT_MAX);
 		virtq_push(q, ch.head, 0);
 		virtq_chain_release(&ch);
 		c->out_bytes += (int64_t)len;
@@ -161,16 +150,18 @@ static void vcon_ready(struct vdev *d)
 
 static int vcon_field(struct vdev *d, const char *name, int64_t *v)
 {
+	static const struct vdev_counter counters[] = {
+		{ "out_bytes", offsetof(struct vcon, out_bytes) },
+		{ "in_bytes", offsetof(struct vcon, in_bytes) },
+		{ "in_dropped", offsetof(struct vcon, in_dropped) },
+	};
 	const struct vcon *c = d->backend_data;
 
-	if (!c)
-		return 0;
-	if (!strcmp(name, "out_bytes")) *v = c->out_bytes;
-	else if (!strcmp(name, "in_bytes")) *v = c->in_bytes;
-	else if (!strcmp(name, "in_dropped")) *v = c->in_dropped;
-	else if (!strcmp(name, "pending")) *v = (int64_t)c->plen;
-	else return 0;
-	return 1;
+	if (c && !strcmp(name, "pending")) {
+		*v = (int64_t)c->plen;
+		return 1;
+	}
+	return vdev_counter(c, counters, sizeof(counters) / sizeof(counters[0]), name, v);
 }
 
 static void vcon_destroy(struct vdev *d)

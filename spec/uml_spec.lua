@@ -39,6 +39,19 @@ local function boot(script, opts)
   return vm, initrd
 end
 
+-- Boots the default guest with `devices`, runs script and waits for it to
+-- power off (which it must); returns the console output.
+local function run(script, devices)
+  local vm, initrd = boot(script, { devices = devices })
+  vm:start()
+  local reason = vm:wait(90)
+  local out = vm:output()
+  vm:close()
+  os.remove(initrd)
+  assert.equal("poweroff", reason, out)
+  return out
+end
+
 describe("the uml backend #uml", function()
   if not readable(KERNEL) or not readable(INITRD) then
     pending("the default guest is not built: run make guest")
@@ -294,17 +307,6 @@ describe("vmlua disks in the UML guest #uml", function()
     assert(os.execute(("truncate -s %dM %s"):format(mib, path)))
     return path
   end
-  -- Boots the default guest with `disks` and runs script; returns output.
-  local function run(script, disks)
-    local vm, initrd = boot(script, { devices = disks })
-    vm:start()
-    local reason = vm:wait(90)
-    local out = vm:output()
-    vm:close()
-    os.remove(initrd)
-    assert.equal("poweroff", reason, out)
-    return out
-  end
 
   it("keeps a filesystem across poweroff and a second boot", function()
     local img = blank(16)
@@ -422,15 +424,9 @@ describe("a vmlua console in the UML guest #uml", function()
     local dev, con = virtio.console{ output = "none", input = input }
     con:on("output", function(_, data) heard[#heard + 1] = data end)
     -- the guest opens hvc0 and speaks first; then the file streams in
-    local vm, initrd = boot("exec 3<>/dev/hvc0; stty -echo <&3; echo ready >&3; " ..
-      "head -n 2 <&3 | sed 's/^/read: /'; echo written-to-hvc0 >&3\n", { devices = { dev } })
-    vm:start()
-    local reason = vm:wait(60)
-    local out = vm:output()
-    vm:close()
-    os.remove(initrd)
+    local out = run("exec 3<>/dev/hvc0; stty -echo <&3; echo ready >&3; " ..
+      "head -n 2 <&3 | sed 's/^/read: /'; echo written-to-hvc0 >&3\n", { dev })
     os.remove(input)
-    assert.equal("poweroff", reason, out)
     assert.matches("read: line%-one from a file", out)
     assert.matches("read: line%-two from a file", out)
     assert.matches("written%-to%-hvc0", con:output())
@@ -522,17 +518,8 @@ describe("vmlua networks in UML guests #uml", function()
     if not nic and why:match("needs root") then pending(why) return end
     assert.is_not_nil(nic, why)
     assert(os.execute("ip addr add 10.213.0.1/24 dev vmlua-spec0 && ip link set vmlua-spec0 up"))
-    local out = (function()
-      local vm, initrd = boot("ip link set eth0 up && ip addr add 10.213.0.2/24 dev eth0 && " ..
-        "ping -c 3 -W 10 10.213.0.1\n", { devices = { nic } })
-      vm:start()
-      local reason = vm:wait(90)
-      local o = vm:output()
-      vm:close()
-      os.remove(initrd)
-      assert.equal("poweroff", reason, o)
-      return o
-    end)()
+    local out = run("ip link set eth0 up && ip addr add 10.213.0.2/24 dev eth0 && " ..
+      "ping -c 3 -W 10 10.213.0.1\n", { nic })
     assert.matches("3 packets transmitted, 3 packets received, 0%% packet loss", out)
     assert.is_true(nic.rx_frames >= 4)      -- an ARP reply and three echo replies
     nic:close()

@@ -67,7 +67,7 @@ function M.new(opts)
   if sink == nil then sink = "stdout" end
   return setmetatable({ _sink = sink, _log = log, _size = opts.size or DEFAULT_SIZE,
     _ring = {}, _ring_len = 0, _hooks = {}, _send = opts.send, bytes = 0,
-    _unseen = "", _runs = 0 }, Console)
+    _unseen_parts = {}, _unseen_len = 0, _runs = 0 }, Console)
 end
 
 --- What the guest wrote: to the sink, the log, the ring and the hooks.
@@ -87,9 +87,22 @@ function Console:write(data)
     self._ring, self._ring_len = { s }, #s
   end
   self.bytes = self.bytes + #data
-  self._unseen = self._unseen .. data
-  if #self._unseen > UNSEEN_MAX then self._unseen = self._unseen:sub(-UNSEEN_MAX) end
+  -- Pieces, joined only when expect() looks: a busy guest's output is
+  -- not copied over and over.
+  local u = self._unseen_parts
+  u[#u + 1] = data
+  self._unseen_len = self._unseen_len + #data
+  if self._unseen_len > 2 * UNSEEN_MAX then self:_unseen() end
   for _, fn in ipairs(self._hooks) do fn(self, data) end
+end
+
+-- What expect() has not consumed yet (the last UNSEEN_MAX bytes), as one
+-- string; `rest` replaces it.
+function Console:_unseen(rest)
+  local s = rest or table.concat(self._unseen_parts)
+  if #s > UNSEEN_MAX then s = s:sub(-UNSEEN_MAX) end
+  self._unseen_parts, self._unseen_len = { s }, #s
+  return s
 end
 
 -- The last n lines of what expect() has not consumed, for error messages.
@@ -119,25 +132,26 @@ function Console:expect(pattern, timeout, plain)
   timeout = timeout or 30
   local deadline = now() + timeout
   while true do
-    local r = table.pack(self._unseen:find(pattern, 1, plain))
+    local unseen = self:_unseen()
+    local r = table.pack(unseen:find(pattern, 1, plain))
     if r[1] then
-      local whole = self._unseen:sub(r[1], r[2])
-      self._unseen = self._unseen:sub(r[2] + 1)
+      local whole = unseen:sub(r[1], r[2])
+      self:_unseen(unseen:sub(r[2] + 1))
       if r.n > 2 then return table.unpack(r, 3, r.n) end
       return whole
     end
     local left = deadline - now()
     if left <= 0 then
       error(("expect: no %q within %g s; the last lines were:\n%s"):format(pattern, timeout,
-        last_lines(self._unseen, 8)), 2)
+        last_lines(unseen, 8)), 2)
     end
     if not self._pump then error("console:expect(): no machine drives this console", 2) end
     local reason, detail = self._pump(math.min(left, 0.25))
     if reason == "panic" then
       error("guest panic: " .. tostring(detail), 2)
-    elseif reason and reason ~= "timeout" and not self._unseen:find(pattern, 1, plain) then
+    elseif reason and reason ~= "timeout" and not self:_unseen():find(pattern, 1, plain) then
       error(("expect: the guest ended (%s: %s) before %q; the last lines were:\n%s"):format(
-        reason, tostring(detail), pattern, last_lines(self._unseen, 8)), 2)
+        reason, tostring(detail), pattern, last_lines(self:_unseen(), 8)), 2)
     end
   end
 end
