@@ -77,7 +77,7 @@ help:
 	@echo "make guest      build the default guest (uml) into $(B)/guest"
 	@echo "make test       install what is missing (Debian), build, run every spec"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
-	@echo "make bench      boot time beside bare linux.uml and QEMU (BENCH_RUNS=10)"
+	@echo "make bench      measure beside the peers; writes bench/results.json (BENCH_RUNS=10)"
 	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make fuzz       fuzz the ring walker (FUZZ_SECONDS=60)"
@@ -113,12 +113,20 @@ test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
 
 
-# Benchmarks, each side by side with a peer in the same run.
-bench: all guest kernel
+# Benchmarks, each side by side with a peer (or the other kind of device)
+# in the same run, medians of at least 5 runs; the report gathers them
+# into bench/results.json and the tables of docs/performance.md.
+BENCH_RUNS ?= 10
+bench: all guest kernel $(B)/vu-peer
 	@sh scripts/deps.sh qemu-system-x86 hyperfine
-	$(VMLUA) bench/notify_hook.lua
+	@rm -rf $(B)/bench/results
 	bash bench/boot.sh $(BENCH_RUNS)
-	bash bench/blk.sh
+	$(VMLUA) bench/notify_hook.lua
+	$(VMLUA) bench/rng.lua
+	$(VMLUA) bench/vhost_latency.lua
+	$(VMLUA) bench/kvm_virtio.lua
+	bash bench/blk.sh 5 256
+	$(VMLUA) bench/report.lua
 
 # A linux.uml that halts, then aborts (spec/uml_spec.lua).
 $(B)/fake-uml: spec/helpers/fake_uml.c

@@ -8,7 +8,7 @@
 #
 #   bash bench/blk.sh [RUNS] [MB]     (make bench runs it)
 set -euo pipefail
-RUNS=${1:-3}
+RUNS=${1:-5}
 MB=${2:-256}
 B=build
 CACHE=$B/guest-cache
@@ -20,7 +20,7 @@ OUT=$B/bench/blk
 for f in $B/vmlua "$UML" "$BUSYBOX" "$KERNEL" "$INITRD"; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run make guest" >&2; exit 1; }
 done
-mkdir -p $OUT/kmods
+mkdir -p $OUT/kmods $B/bench/results
 # The cloud kernel's virtio modules, for the QEMU guest.
 deb=$(ls $CACHE/debs/linux-image-*-cloud-amd64_*.deb | head -n 1)
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C $OUT/kmods --wildcards --transform='s,.*/,,' \
@@ -76,5 +76,16 @@ awk '
 		for (o = 1; o <= 3; o++) {
 			who = order[o]; mw = median(w, who, n[who]); mr = median(r, who, n[who])
 			printf "%-22s %12.1f %12.1f %13.2fx %13.2fx\n", names[who], mw, mr, vw / mw, vr / mr
+			rows = rows sprintf("    { what = \"%s, write\", value = %.3f, unit = \"MB/s\" },\n", names[who], mw)
+			rows = rows sprintf("    { what = \"%s, read\", value = %.3f, unit = \"MB/s\" },\n", names[who], mr)
+			if (who != "vmlua") {
+				ratios = ratios sprintf("    { what = \"vmlua / %s, write\", value = %.6f },\n", names[who], vw / mw)
+				ratios = ratios sprintf("    { what = \"vmlua / %s, read\", value = %.6f },\n", names[who], vr / mr)
+			}
 		}
+		# The same, for bench/report.lua.
+		out = "build/bench/results/blk.lua"
+		printf "return { bench = \"blk\", runs = %d,\n", n["vmlua"] > out
+		printf "  title = \"sequential %d MiB in the guest, dd 1 MiB direct I/O\",\n", mb > out
+		printf "  rows = {\n%s  },\n  ratios = {\n%s  } }\n", rows, ratios > out
 	}' $OUT/results

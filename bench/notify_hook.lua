@@ -5,13 +5,9 @@
 local vmlua = require "vmlua"
 local driver = require "vmlua.driver"
 local core = vmlua.core
+local bench = require "bench.lib"
 
 local N = tonumber(arg and arg[1]) or 200000
-
-local function median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
-end
 
 local function rounds(dev)
   local d = assert(driver.attach(dev, vmlua.memory("8M")))
@@ -21,7 +17,7 @@ local function rounds(dev)
     for _ = 1, N do d:kick(0) end
     times[r] = (core.monotonic() - t0) / N
   end
-  return median(times)
+  return bench.median(times)
 end
 
 local bare = core.device{ id = 4, queues = { 64 } }
@@ -31,7 +27,13 @@ hooked:on("notify", function() calls = calls + 1 end)
 
 local t_bare, t_hook = rounds(bare), rounds(hooked)
 assert(calls == 7 * N, "the hook ran " .. calls .. " times")
-print(string.format("notify, no hook:   %7.1f ns", t_bare * 1e9))
-print(string.format("notify, Lua hook:  %7.1f ns", t_hook * 1e9))
-print(string.format("hook cost:         %7.1f ns per notify (%.1fx the bare notify)",
-  (t_hook - t_bare) * 1e9, t_hook / t_bare))
+local result = { bench = "notify_hook", runs = 7, per_run = N,
+  title = "a Lua notify hook, per notify (driver harness, no VM)",
+  rows = {
+    { what = "notify, C device, no hook", value = t_bare * 1e9, unit = "ns" },
+    { what = "notify, same device with a Lua hook", value = t_hook * 1e9, unit = "ns" },
+    { what = "hook cost", value = (t_hook - t_bare) * 1e9, unit = "ns" },
+  },
+  ratios = { { what = "with hook / without", value = t_hook / t_bare } } }
+bench.print(result)
+bench.save(result)

@@ -323,6 +323,7 @@ static int cmdline_u64(const char *cmd, const char *key, u64 *out)
 struct expect {
 	u64 cpus;       /* 0: not given */
 	u64 mem;        /* 0: not given */
+	u64 vreq;       /* selftest.vreq=N: N more requests per device (bench) */
 };
 
 static void check_cmdline(u64 bp, struct expect *ex)
@@ -332,7 +333,7 @@ static void check_cmdline(u64 bp, struct expect *ex)
 	int rc_cpus, rc_mem;
 	size_t i;
 
-	ex->cpus = ex->mem = 0;
+	ex->cpus = ex->mem = ex->vreq = 0;
 	if (addr == 0 || addr >= HOLE_START) {
 		fail("cmdline", "cmd_line_ptr is 0x%llx", (unsigned long long)addr);
 		return;
@@ -345,6 +346,8 @@ static void check_cmdline(u64 bp, struct expect *ex)
 
 	rc_cpus = cmdline_u64(cmd, "selftest.cpus=", &ex->cpus);
 	rc_mem = cmdline_u64(cmd, "selftest.mem=", &ex->mem);
+	if (cmdline_u64(cmd, "selftest.vreq=", &ex->vreq) < 0)
+		fail("cmdline", "selftest.vreq= is not a number");
 	if (rc_cpus != 1 || rc_mem != 1 || ex->cpus == 0 || ex->mem == 0) {
 		fail("cmdline", "needs selftest.cpus=N and selftest.mem=BYTES (N, BYTES > 0);"
 		     " the checks that need them are skipped");
@@ -966,7 +969,7 @@ void selftest_main(u64 bp, u64 rflags)
 		check_ram();
 		check_acpi(bp, &ex, &pw);
 		if (dsdt_addr)
-			check_virtio(dsdt_addr);
+			check_virtio(dsdt_addr, ex.vreq);
 	}
 
 	if (failures)

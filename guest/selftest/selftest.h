@@ -32,6 +32,6 @@ void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Drive every virtio-mmio device the DSDT at `dsdt` declares. */
-void check_virtio(u64 dsdt);
+void check_virtio(u64 dsdt, u64 more);
 
 #endif

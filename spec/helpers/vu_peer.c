@@ -7,6 +7,11 @@
  *                           print what the device wrote, in hex.
  *   vu-peer SOCKET hostile  one connection per malformed message; print
  *                           for each whether the backend dropped it.
+ *   vu-peer SOCKET latency N  the good session's request, N times a round,
+ *                           timed: the median kick->call round trip
+ *                           (make bench).
+ *   vu-peer - floor N       the same loop against a process that only
+ *                           answers each kick with a call: the floor.
  *
  * It plays UML's part so that the server can be tested, and attacked,
  * with no kernel at all.  Each line it prints is one fact for the spec.
@@ -14,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GPA   0x100000ULL        /* where the peer says its RAM starts */
@@ -109,37 +116,50 @@ static void acked(int fd, uint32_t req, const void *p, uint32_t size, const int 
 	must(recv_reply(fd, &status, 8) == 8 && status == 0, what);
 }
 
-static int good(void)
+/* A connected session: the frontend's RAM (a memfd), ring 0 of 8
+ * entries at its start, and the kick and call eventfds. */
+struct session {
+	int fd, kick, call;
+	uint8_t *ram;
+	uint16_t avail_idx;
+};
+
+/* Negotiate, share the RAM, set up ring 0 and enable it.  With `verbose`,
+ * print what the backend offered (features, config). */
+static void setup(struct session *s, int verbose)
 {
-	int fd = connect_to(), mfd = memfd_create("vu-peer", 0);
-	int kick = eventfd(0, 0), call = eventfd(0, EFD_NONBLOCK);
-	uint8_t *ram, p[64], cfg[12 + 8];
+	int mfd = memfd_create("vu-peer", 0), i;
+	uint8_t p[64], cfg[12 + 8];
 	uint64_t f, v;
 	uint32_t st[2];
-	struct pollfd pfd = { call, POLLIN, 0 };
-	uint16_t used_idx;
-	int i;
 
+	s->fd = connect_to();
+	s->kick = eventfd(0, 0);
+	s->call = eventfd(0, EFD_NONBLOCK);
+	s->avail_idx = 0;
 	must(ftruncate(mfd, RAM) == 0, "ftruncate");
-	ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	must(ram != MAP_FAILED, "mmap");
-	must(send_msg(fd, 3, 1, NULL, 0, NULL, 0) == 0, "SET_OWNER");
-	f = get_u64(fd, 1);
-	printf("features 0x%llx\n", (unsigned long long)f);
-	v = get_u64(fd, 15);
-	printf("protocol features 0x%llx\n", (unsigned long long)v);
+	s->ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	must(s->ram != MAP_FAILED, "mmap");
+	must(send_msg(s->fd, 3, 1, NULL, 0, NULL, 0) == 0, "SET_OWNER");
+	f = get_u64(s->fd, 1);
+	v = get_u64(s->fd, 15);
+	if (verbose)
+		printf("features 0x%llx\nprotocol features 0x%llx\n",
+		       (unsigned long long)f, (unsigned long long)v);
 	v = (1ULL << 3) | (1ULL << 9);        /* REPLY_ACK, CONFIG */
-	acked(fd, 16, &v, 8, NULL, 0, "SET_PROTOCOL_FEATURES");
+	acked(s->fd, 16, &v, 8, NULL, 0, "SET_PROTOCOL_FEATURES");
 	v = (1ULL << 32) | (1ULL << 30);
-	acked(fd, 2, &v, 8, NULL, 0, "SET_FEATURES");
+	acked(s->fd, 2, &v, 8, NULL, 0, "SET_FEATURES");
 	memset(cfg, 0, sizeof(cfg));
 	cfg[4] = 8;                           /* 8 bytes at offset 0 */
-	must(send_msg(fd, 24, 1, cfg, sizeof(cfg), NULL, 0) == 0, "GET_CONFIG");
-	must(recv_reply(fd, cfg, sizeof(cfg)) == (int)sizeof(cfg), "GET_CONFIG reply");
-	printf("config");
-	for (i = 0; i < 8; i++)
-		printf(" %02x", cfg[12 + i]);
-	printf("\n");
+	must(send_msg(s->fd, 24, 1, cfg, sizeof(cfg), NULL, 0) == 0, "GET_CONFIG");
+	must(recv_reply(s->fd, cfg, sizeof(cfg)) == (int)sizeof(cfg), "GET_CONFIG reply");
+	if (verbose) {
+		printf("config");
+		for (i = 0; i < 8; i++)
+			printf(" %02x", cfg[12 + i]);
+		printf("\n");
+	}
 
 	/* RAM: one region, the memfd from offset 0. */
 	memset(p, 0, sizeof(p));
@@ -147,48 +167,136 @@ static int good(void)
 	f = GPA; memcpy(p + 8, &f, 8);
 	f = RAM; memcpy(p + 16, &f, 8);
 	f = USER; memcpy(p + 24, &f, 8);
-	acked(fd, 5, p, 40, &mfd, 1, "SET_MEM_TABLE");
+	acked(s->fd, 5, p, 40, &mfd, 1, "SET_MEM_TABLE");
+	close(mfd);
 
 	/* Ring 0: 8 entries; desc at +0, avail at +0x80, used at +0x100. */
 	st[0] = 0; st[1] = 8;
-	acked(fd, 8, st, 8, NULL, 0, "SET_VRING_NUM");
+	acked(s->fd, 8, st, 8, NULL, 0, "SET_VRING_NUM");
 	st[1] = 0;
-	acked(fd, 10, st, 8, NULL, 0, "SET_VRING_BASE");
+	acked(s->fd, 10, st, 8, NULL, 0, "SET_VRING_BASE");
 	memset(p, 0, 40);
 	f = USER; memcpy(p + 8, &f, 8);
 	f = USER + 0x100; memcpy(p + 16, &f, 8);
 	f = USER + 0x80; memcpy(p + 24, &f, 8);
-	acked(fd, 9, p, 40, NULL, 0, "SET_VRING_ADDR");
+	acked(s->fd, 9, p, 40, NULL, 0, "SET_VRING_ADDR");
 	f = 0;
-	acked(fd, 13, &f, 8, &call, 1, "SET_VRING_CALL");
-	acked(fd, 12, &f, 8, &kick, 1, "SET_VRING_KICK");
+	acked(s->fd, 13, &f, 8, &s->call, 1, "SET_VRING_CALL");
+	acked(s->fd, 12, &f, 8, &s->kick, 1, "SET_VRING_KICK");
 	st[1] = 1;
-	acked(fd, 18, st, 8, NULL, 0, "SET_VRING_ENABLE");
+	acked(s->fd, 18, st, 8, NULL, 0, "SET_VRING_ENABLE");
 
-	/* One writable 16-byte buffer at GPA + 0x1000, then a kick. */
-	f = GPA + 0x1000; memcpy(ram, &f, 8);
-	st[0] = 16; memcpy(ram + 8, &st[0], 4);
-	used_idx = 2;                          /* VIRTQ_DESC_F_WRITE */
-	memcpy(ram + 12, &used_idx, 2);
-	used_idx = 0;
-	memcpy(ram + 0x80 + 4, &used_idx, 2);  /* ring[0] = head 0 */
+	/* Descriptor 0: one writable 16-byte buffer at GPA + 0x1000. */
+	f = GPA + 0x1000; memcpy(s->ram, &f, 8);
+	st[0] = 16; memcpy(s->ram + 8, &st[0], 4);
+	st[0] = 2;                             /* VIRTQ_DESC_F_WRITE */
+	memcpy(s->ram + 12, &st[0], 2);
+}
+
+/* Offer descriptor 0 again, kick, and wait for the call; returns the
+ * used index the backend published. */
+static uint16_t request(struct session *s)
+{
+	struct pollfd pfd = { s->call, POLLIN, 0 };
+	uint16_t head = 0, used_idx;
+	uint64_t v = 1;
+
+	memcpy(s->ram + 0x80 + 4 + 2 * (s->avail_idx % 8), &head, 2);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	used_idx = 1;
-	memcpy(ram + 0x80 + 2, &used_idx, 2);  /* avail idx 1 */
-	v = 1;
-	must(write(kick, &v, 8) == 8, "kick");
+	s->avail_idx++;
+	memcpy(s->ram + 0x80 + 2, &s->avail_idx, 2);
+	must(write(s->kick, &v, 8) == 8, "kick");
 	must(poll(&pfd, 1, 10000) == 1, "a call within 10 s");
-	memcpy(&used_idx, ram + 0x100 + 2, 2);
-	memcpy(&st[0], ram + 0x100 + 8, 4);
-	printf("used idx %u, %u bytes:", used_idx, st[0]);
+	must(read(s->call, &v, 8) == 8, "read the call");
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(&used_idx, s->ram + 0x100 + 2, 2);
+	return used_idx;
+}
+
+static int good(void)
+{
+	struct session s;
+	struct pollfd pfd;
+	uint16_t used_idx;
+	uint32_t len;
+	int i;
+
+	setup(&s, 1);
+	used_idx = request(&s);
+	memcpy(&len, s.ram + 0x100 + 8, 4);
+	printf("used idx %u, %u bytes:", used_idx, len);
 	for (i = 0; i < 16; i++)
-		printf(" %02x", ram[0x1000 + i]);
+		printf(" %02x", s.ram[0x1000 + i]);
 	printf("\nend\n");
 	/* Stay connected until the backend hangs up (or 10 s), so that the
 	 * spec can look at the live session. */
-	pfd.fd = fd;
+	pfd.fd = s.fd;
+	pfd.events = POLLIN;
 	poll(&pfd, 1, 10000);
-	close(fd);
+	close(s.fd);
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define ROUNDS 7
+
+/* Kick -> call round trips, `n` per round: against the backend on
+ * SOCKET, or ("floor") against a forked process that only answers each
+ * kick with a call - the least any vhost-user backend could cost.
+ * Prints the median over the rounds in nanoseconds. */
+static int latency(const char *mode, long n)
+{
+	struct session s;
+	double t[ROUNDS], t0;
+	pid_t child = -1;
+	long i;
+	int r;
+
+	if (!strcmp(mode, "floor")) {
+		memset(&s, 0, sizeof(s));
+		s.kick = eventfd(0, 0);
+		s.call = eventfd(0, EFD_NONBLOCK);
+		s.ram = calloc(1, 0x200);
+		must(s.ram != NULL, "calloc");
+		child = fork();
+		if (child == 0) {
+			uint64_t v;
+			uint16_t idx = 0;
+			while (read(s.kick, &v, 8) == 8) {
+				idx++;                 /* publish, as a backend would */
+				memcpy(s.ram + 0x100 + 2, &idx, 2);
+				v = 1;
+				if (write(s.call, &v, 8) != 8)
+					_exit(1);
+			}
+			_exit(0);
+		}
+	} else {
+		setup(&s, 0);
+	}
+	for (r = 0; r < ROUNDS; r++) {
+		t0 = now();
+		for (i = 0; i < n; i++)
+			request(&s);
+		t[r] = (now() - t0) / (double)n;
+	}
+	if (child > 0)
+		kill(child, SIGKILL);
+	qsort(t, ROUNDS, sizeof(t[0]), cmp_double);
+	printf("kick->call median %.0f ns (min %.0f, max %.0f) over %d rounds of %ld\n",
+	       t[ROUNDS / 2] * 1e9, t[0] * 1e9, t[ROUNDS - 1] * 1e9, ROUNDS, n);
 	return 0;
 }
 
@@ -314,12 +422,15 @@ static int hostile(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: vu-peer SOCKET good|hostile\n");
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: vu-peer SOCKET good|hostile|latency N\n"
+		        "       vu-peer - floor N\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sock_path = argv[1];
+	if (argc == 4 && (!strcmp(argv[2], "latency") || !strcmp(argv[2], "floor")))
+		return latency(argv[2], atol(argv[3]));
 	if (!strcmp(argv[2], "good"))
 		return good();
 	if (!strcmp(argv[2], "hostile"))
