@@ -117,6 +117,7 @@ test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml
 # in the same run, medians of at least 5 runs; the report gathers them
 # into bench/results.json and the tables of docs/performance.md.
 BENCH_RUNS ?= 10
+FLAKE_RUNS ?= 100
 bench: all guest kernel $(B)/vu-peer
 	@sh scripts/deps.sh qemu-system-x86 hyperfine
 	@rm -rf $(B)/bench/results
@@ -126,6 +127,7 @@ bench: all guest kernel $(B)/vu-peer
 	$(VMLUA) bench/vhost_latency.lua
 	$(VMLUA) bench/kvm_virtio.lua
 	bash bench/blk.sh 5 256
+	$(VMLUA) bench/flake.lua $(FLAKE_RUNS)
 	$(VMLUA) bench/report.lua
 
 # A linux.uml that halts, then aborts (spec/uml_spec.lua).

@@ -49,10 +49,23 @@ static int l_uml_find(lua_State *L)
 }
 
 /* uml_vm{ binary = PATH, args = { ... } } -> machine, or nil, message */
+/* core.uml_rundir() -> path | fail, message: a fresh private directory
+ * for one machine's sockets; core.uml_vm{rundir = path} takes it over. */
+static int l_uml_rundir(lua_State *L)
+{
+	char path[256], err[256];
+
+	vmlua_checknargs(L, 0);
+	if (uml_rundir_make(path, sizeof(path), err, sizeof(err)) < 0)
+		return vmlua_fail(L, err);
+	lua_pushstring(L, path);
+	return 1;
+}
+
 static int l_uml_vm(lua_State *L)
 {
 	const char *args[257];
-	const char *binary;
+	const char *binary, *rundir = NULL;
 	char err[256];
 	struct luml *u;
 	lua_Integer n, i;
@@ -77,6 +90,12 @@ static int l_uml_vm(lua_State *L)
 		lua_pop(L, 1);       /* still referenced by the args table */
 	}
 	args[n] = NULL;
+	if (lua_getfield(L, 1, "rundir") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 1, "field 'rundir' must be a string");
+		rundir = lua_tostring(L, -1);     /* the table keeps it alive */
+	}
+	lua_pop(L, 1);
 	u = lua_newuserdatauv(L, sizeof(*u), 1);
 	memset(u, 0, sizeof(*u));
 	u->input_fd = -1;
@@ -100,7 +119,7 @@ static int l_uml_vm(lua_State *L)
 	} else {
 		lua_pop(L, 1);
 	}
-	u->vm = uml_vm_spawn(binary, args, err, sizeof(err));
+	u->vm = uml_vm_spawn(binary, args, rundir, err, sizeof(err));
 	if (!u->vm)
 		return vmlua_fail(L, err);
 	return 1;
@@ -310,4 +329,6 @@ void vmlua_uml_register(lua_State *L)
 	lua_setfield(L, -2, "uml_vm");
 	lua_pushcfunction(L, l_uml_find);
 	lua_setfield(L, -2, "uml_find");
+	lua_pushcfunction(L, l_uml_rundir);
+	lua_setfield(L, -2, "uml_rundir");
 }

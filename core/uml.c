@@ -29,12 +29,14 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "errbuf.h"
 #include "uml.h"
 
 #define UML_MAX_ARGS 256
+#define UML_RUNDIR_MAX 200
 
 struct uml_vm {
 	pid_t pid;          /* the guardian, also its process group; 0 once reaped */
@@ -45,6 +47,7 @@ struct uml_vm {
 	int eof;
 	int status;         /* wait status once reaped */
 	int reaped;
+	char rundir[UML_RUNDIR_MAX];   /* "" when none */
 };
 
 static int executable(const char *p)
@@ -125,6 +128,72 @@ int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whyle
 	return 0;
 }
 
+int uml_rundir_make(char *out, size_t outlen, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n;
+
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	n = snprintf(out, outlen, "%s/vmlua-XXXXXX", tmp);
+	if (n < 0 || (size_t)n >= outlen || (size_t)n >= UML_RUNDIR_MAX)
+		return errbuf_set(err, errlen, "TMPDIR is too long: %s", tmp), -1;
+	if (!mkdtemp(out))
+		return errbuf_set(err, errlen, "cannot make a directory in %s: %s", tmp,
+		                  strerror(errno)), -1;
+	return 0;
+}
+
+/*
+ * Empty the directory open as fd, then close it, going `depth` levels of
+ * subdirectories down (UML's uml_dir holds one: <umid>/ with its pid file
+ * and mconsole socket).  System calls only, no malloc: the guardian runs
+ * this in a child forked from a vmlua that may have threads.  Entries are
+ * removed while the directory is read, so read it again until a pass
+ * finds nothing.
+ */
+static void empty_dir(int fd, int depth)
+{
+	char buf[2048];
+	int pass, found;
+	ssize_t n, off;
+
+	for (pass = 0, found = 1; found && pass < 8; pass++) {
+		found = 0;
+		lseek(fd, 0, SEEK_SET);
+		while ((n = getdents64(fd, buf, sizeof(buf))) > 0) {
+			for (off = 0; off < n; ) {
+				struct dirent64 *d = (struct dirent64 *)(buf + off);
+				int sub;
+
+				off += d->d_reclen;
+				if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+					continue;
+				found = 1;
+				if (unlinkat(fd, d->d_name, 0) == 0 || errno != EISDIR || depth == 0)
+					continue;
+				sub = openat(fd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (sub >= 0)
+					empty_dir(sub, depth - 1);
+				unlinkat(fd, d->d_name, AT_REMOVEDIR);
+			}
+		}
+	}
+	close(fd);
+}
+
+static void remove_rundir(const char *path)
+{
+	int fd;
+
+	if (!path[0])
+		return;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		empty_dir(fd, 2);
+	rmdir(path);
+}
+
 /* In the guardian process only (after fork): linux.uml's pid. */
 static volatile pid_t guarded;
 
@@ -136,13 +205,14 @@ static void kill_uml(pid_t uml)
 }
 
 /* The guardian's SIGTERM: vmlua has died (PR_SET_PDEATHSIG).  Kill
- * linux.uml's group, then our own, the guardian with it. */
+ * linux.uml's group; guard() then sees it end, tidies up and follows. */
 static void guardian_orphaned(int sig)
 {
 	(void)sig;
 	if (guarded > 0)
 		kill_uml(guarded);
-	kill(0, SIGKILL);
+	else
+		kill(0, SIGKILL);
 }
 
 /*
@@ -152,10 +222,11 @@ static void guardian_orphaned(int sig)
  * linux.uml forks helpers of its own; if vmlua is killed outright
  * (SIGKILL, a closed terminal) those helpers would live on.  The guardian
  * is told instead, and kills the whole process group.  When linux.uml
- * ends, the guardian ends the same way, so vmlua reads linux.uml's exit
- * from it.  Only async-signal-safe calls here: vmlua may have threads.
+ * ends, the guardian removes the run directory and ends the same way, so
+ * vmlua reads linux.uml's exit from it.  Only async-signal-safe calls
+ * here: vmlua may have threads.
  */
-static void guard(const char *binary, const char *const *argv, int report)
+static void guard(const char *binary, const char *const *argv, const char *rundir, int report)
 {
 	struct sigaction sa;
 	pid_t uml, self = getpid();
@@ -186,8 +257,10 @@ static void guard(const char *binary, const char *const *argv, int report)
 	while (waitpid(uml, &status, 0) < 0)
 		if (errno != EINTR)
 			_exit(127);
-	/* What linux.uml left behind in its group goes with it. */
+	/* What linux.uml left behind in its group goes with it, and so do
+	 * its sockets and files. */
 	kill(-uml, SIGKILL);
+	remove_rundir(rundir);
 	if (WIFSIGNALED(status)) {
 		/* End by the same signal, without a core of our own. */
 		struct rlimit none = { 0, 0 };
@@ -199,9 +272,10 @@ static void guard(const char *binary, const char *const *argv, int report)
 }
 
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
-                            char *err, size_t errlen)
+                            const char *rundir, char *err, size_t errlen)
 {
-	const char *argv[UML_MAX_ARGS + 2];
+	const char *argv[UML_MAX_ARGS + 4];
+	char uml_dir[UML_RUNDIR_MAX + 16];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, report[2] = { -1, -1 };
 	struct uml_vm *vm;
 	unsigned n = 0;
@@ -210,12 +284,24 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 	argv[n++] = binary;
 	while (args && args[n - 1] && n <= UML_MAX_ARGS)
 		argv[n] = args[n - 1], n++;
+	if (rundir && strlen(rundir) >= UML_RUNDIR_MAX) {
+		errbuf_set(err, errlen, "run directory path too long: %s", rundir);
+		return NULL;
+	}
+	if (rundir) {
+		/* UML's pid file and mconsole socket, in <rundir>/vm/. */
+		snprintf(uml_dir, sizeof(uml_dir), "uml_dir=%s", rundir);
+		argv[n++] = uml_dir;
+		argv[n++] = "umid=vm";
+	}
 	argv[n] = NULL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
+	if (rundir)
+		snprintf(vm->rundir, sizeof(vm->rundir), "%s", rundir);
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
 		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
 		goto bad;
@@ -248,7 +334,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		    dup2(cin, 3) < 0 || dup2(cout, 4) < 0 || dup2(cout, 1) < 0 ||
 		    dup2(cout, 2) < 0)
 			_exit(127);
-		guard(binary, argv, report[1]);
+		guard(binary, argv, vm->rundir, report[1]);
 	}
 	/* UML's processes outlive one another in any order; as subreaper
 	 * the orphans come to us rather than to an init that may not reap
@@ -273,6 +359,7 @@ bad:
 	if (in[0] >= 0) { close(in[0]); close(in[1]); }
 	if (out[0] >= 0) { close(out[0]); close(out[1]); }
 	if (report[0] >= 0) { close(report[0]); close(report[1]); }
+	remove_rundir(vm->rundir);
 	free(vm);
 	return NULL;
 }
@@ -385,6 +472,7 @@ void uml_vm_destroy(struct uml_vm *vm)
 	if (!vm)
 		return;
 	uml_vm_kill(vm);
+	remove_rundir(vm->rundir);
 	if (vm->in_fd >= 0)
 		close(vm->in_fd);
 	if (vm->out_fd >= 0)

@@ -14,10 +14,18 @@ struct uml_vm;
  * out, or 0 with the reason in why. */
 int uml_find(const char *path, char *out, size_t outlen, char *why, size_t whylen);
 
+/* A private directory (0700, under $TMPDIR or /tmp) for one machine's
+ * vhost-user sockets and UML's own files (its uml_dir=).  0 and the path
+ * in out, or -1 with the reason in err. */
+int uml_rundir_make(char *out, size_t outlen, char *err, size_t errlen);
+
 /* Start `binary` with argv[1..] = args (NULL-terminated); its console
- * (con0) and its stdout/stderr come back to us through pipes. */
+ * (con0) and its stdout/stderr come back to us through pipes.  With a
+ * rundir (from uml_rundir_make, or NULL), UML keeps its files there, and
+ * the directory is removed with everything in it once linux.uml has
+ * ended, by us or, if we were killed, by the guardian. */
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
-                            char *err, size_t errlen);
+                            const char *rundir, char *err, size_t errlen);
 pid_t uml_vm_pid(const struct uml_vm *vm);
 /* The fd to poll for output (and for the child's end: EOF). */
 int uml_vm_output_fd(const struct uml_vm *vm);

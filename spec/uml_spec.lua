@@ -653,6 +653,82 @@ describe("scripts/boot.lua --backend uml #uml", function()
     end)
   end
 
+  -- What a run leaves behind: vmlua's run directories and Lua's scratch
+  -- files in /tmp, and anything UML keeps in ~/.uml.
+  local function leftovers()
+    local home = os.getenv("HOME") or "/root"
+    return env.sh("ls /tmp | grep -E '^(vmlua-|lua_)' | sort; ls " .. home .. "/.uml 2>/dev/null | sort")
+  end
+
+  -- Runs cmd in a pseudo-terminal (script(1)) between two `stty -g`;
+  -- returns the output and the terminal states printed, in order (the
+  -- run may print its own in between).
+  local function in_a_terminal(cmd)
+    local out = env.sh("script -qec " .. env.quote("stty -g; " .. cmd .. "; echo rc=$?; stty -g") ..
+      " /dev/null 2>&1 </dev/null")
+    local states = {}
+    for line in out:gmatch("[^\r\n]+") do
+      if line:match("^%x+:%x+:%x+:%x+:") then states[#states + 1] = line end
+    end
+    return out, states
+  end
+
+  -- Nothing new in /tmp or ~/.uml, and no linux.uml booting `initrd`.
+  local function nothing_left(before, initrd)
+    local after = leftovers()
+    for name in after:gmatch("[^\n]+") do
+      assert.truthy(before:find(name, 1, true), "left behind: " .. name)
+    end
+    assert.equal("", env.sh("pgrep -a -f 'linux.um[l] .*" .. initrd .. "'"))
+  end
+
+  describe("exits cleanly", function()
+    if os.execute("command -v script >/dev/null") ~= true then
+      pending("script(1) from util-linux is needed for a pty")
+      return
+    end
+
+    it("on a Lua error in the script: the error, exit 1, the tty restored, nothing left", function()
+      local initrd = guest_running("echo guest-is-up; sleep 600\n")
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(([[
+local vmlua = require "vmlua"
+local vm = assert(vmlua.vm{ backend = "uml", kernel = %q, initrd = %q, memory = "128M", cmdline = "quiet",
+  input = true })
+vm:start()
+vm.console:expect("guest%%-is%%-up", 60)
+os.execute("stty -g")
+error("the script's own mistake")
+]]):format(KERNEL, initrd))
+      f:close()
+      local before = leftovers()
+      local out, states = in_a_terminal("build/vmlua " .. script)
+      os.remove(script)
+      nothing_left(before, initrd)
+      os.remove(initrd)
+      assert.matches("the script's own mistake", out)
+      assert.matches("rc=1\r?\n", out)
+      assert.equal(3, #states, out)
+      assert.are_not.equal(states[1], states[2], out)  -- raw while the guest ran
+      assert.equal(states[1], states[3], out)          -- restored after the error
+    end)
+
+    it("on a guest panic: says so, exits 3, the tty restored, nothing left", function()
+      local initrd = own_initrd("#!/bin/busybox sh\n/bin/busybox echo guest-is-up\n" ..
+        "/bin/busybox stty -g -F /dev/console\nexit 7\n")
+      local before = leftovers()
+      local out, states = in_a_terminal("build/vmlua scripts/boot.lua --backend uml --initrd " ..
+        initrd .. " --timeout 60 2>&1")
+      nothing_left(before, initrd)
+      os.remove(initrd)
+      assert.matches("guest%-is%-up", out)
+      assert.matches("guest panic: Kernel panic %- not syncing: Attempted to kill init", out)
+      assert.matches("rc=3\r?\n", out)
+      assert.equal(states[1], states[#states], out)    -- restored after the panic
+    end)
+  end)
+
   it("gives the guest --net user: it reaches the host's loopback at 10.0.2.2", function()
     local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --net user --run '" ..
       "ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ping -c 2 -W 5 10.0.2.2' 2>&1 </dev/null")

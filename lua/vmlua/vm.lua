@@ -100,17 +100,23 @@ local function new_uml(opts)
                devices = devices, servers = {} }
   function vm._spawn()
     local argv = table.move(args, 1, #args, 1, {})
+    -- One private directory for the sockets and UML's own files; the
+    -- machine removes it when linux.uml ends, however it ends.
+    local dir, err = core.uml_rundir()
+    if not dir then return nil, err end
+    local function undo()
+      vm:_close_servers()
+      os.remove(dir)
+    end
     for i, dev in ipairs(devices) do
-      -- A fresh name from mkstemp, freed for the socket to take.
-      local path = os.tmpname()
-      os.remove(path)
-      local srv, err = core.vhost_user{ device = dev, path = path .. ".vhost" }
-      if not srv then vm:_close_servers(); return nil, err end
+      local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
+      if not srv then undo(); return nil, serr end
       vm.servers[i] = srv
       argv[#argv + 1] = ("virtio_uml.device=%s:%d"):format(srv.path, dev.id)
     end
-    local machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers }
-    if not machine then vm:_close_servers() end
+    local machine
+    machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
+    if not machine then undo() end
     return machine, err
   end
   return vm

@@ -33,4 +33,9 @@ function env.sh(cmd)
   return out:gsub("::status=%d+\n?$", ""), status
 end
 
+-- s quoted for the shell, as one word.
+function env.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 return env
