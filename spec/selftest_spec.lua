@@ -68,6 +68,29 @@ describe("selftest guest with virtio-mmio devices #kvm", function()
     assert.equal(1, echo.notifies)
   end)
 
+  it("sends selftest.vreq=N more requests, each one notify and two MMIO exits (make bench)", function()
+    local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\1"):rep(n) end)
+    local function boot(more)
+      local vm = assert(vmlua.vm{
+        backend = "kvm", kernel = env.selftest, memory = "256M", cpus = 1,
+        cmdline = "selftest.cpus=1 selftest.mem=268435456 selftest.vreq=" .. more, console = "none",
+        devices = { rng },
+      })
+      vm:start()
+      local reason = vm:wait(120)
+      local out, mmio = vm:output(), vm:stats().exits.mmio
+      vm:close()
+      assert.equal("poweroff", reason, out)
+      assert.matches("selftest: PASS\n", out)
+      return out, mmio
+    end
+    local _, mmio0 = boot(0)
+    local out, mmio = boot(40)
+    assert.matches("selftest: ok virtio%-mmio device 4: 40 more requests", out)
+    assert.equal(1 + 41, rng.notifies)          -- a round trip in each boot, 40 more
+    assert.equal(80, mmio - mmio0)              -- status read and ack; the notify is an ioeventfd
+  end)
+
   it("drives the C rng (vmlua.virtio.rng) through a round trip", function()
     local rng = require("vmlua.virtio").rng()
     local vm = assert(vmlua.vm{
