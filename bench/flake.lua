@@ -1,7 +1,7 @@
 -- The flake hunt: boot the default uml guest N times in a row, as a user
 -- would (scripts/boot.lua --run), each time running a command and
 -- powering off; count every run that did not exit 0 with the command's
--- output, or that left a process or a run directory behind.  Prints the
+-- output, or that left a linux.uml or a file behind.  Prints the
 -- failures (with their output) and the median time of a run.
 --
 --   build/vmlua bench/flake.lua [N]      (make bench runs 100)
@@ -18,28 +18,26 @@ local function sh(cmd)
   return out:gsub("::rc=(%d+)\n$", ""), tonumber(out:match("::rc=(%d+)\n$"))
 end
 
-local function rundirs() return (sh("ls -d ${TMPDIR:-/tmp}/vmlua-?????? 2>/dev/null | sort")) end
-
--- linux.uml processes started from this directory (not another checkout's).
-local function ours()
-  return (sh("for p in $(pgrep -x linux.uml); do [ \"$(readlink /proc/$p/cwd)\" = \"$PWD\" ] && echo $p; done; true"))
-end
-
-local before = rundirs()
 local times, failures = {}, {}
 io.write(("flake: %d boot-run-poweroff runs of the default guest on uml\n"):format(N))
 for i = 1, N do
   -- The guest works the marker out, so it is not the command echoed.
   local marker = ("flake-run-%d-42"):format(i)
+  -- A private TMPDIR and HOME: what this run leaves behind (its run
+  -- directory, UML's files) lands there, apart from any other run's.
+  local dir = (sh("mktemp -d")):gsub("\n$", "")
   local t0 = core.monotonic()
-  local out, rc = sh(("%s scripts/boot.lua --backend uml --timeout 120 --run 'echo flake-run-%d-$((40+2))' </dev/null")
-    :format(VMLUA, i))
+  local out, rc = sh(("TMPDIR=%s HOME=%s %s scripts/boot.lua --backend uml --timeout 120 " ..
+    "--run 'echo flake-run-%d-$((40+2))' </dev/null"):format(dir, dir, VMLUA, i))
   times[i] = core.monotonic() - t0
+  local left = sh("ls -A " .. dir)
+  local running = sh("pgrep -a -f 'linux.um[l] .*uml_dir=" .. dir .. "/'")
+  os.execute("rm -rf " .. dir)
   local why
   if rc ~= 0 then why = "exit status " .. tostring(rc)
   elseif not out:find(marker, 1, true) then why = "no output from the command"
-  elseif ours() ~= "" then why = "a linux.uml left running: " .. ours()
-  elseif rundirs() ~= before then why = "a run directory left behind"
+  elseif running ~= "" then why = "a linux.uml left running: " .. running
+  elseif left ~= "" then why = "left behind: " .. left
   end
   if why then
     failures[#failures + 1] = { run = i, why = why, output = out }

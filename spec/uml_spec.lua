@@ -625,39 +625,25 @@ describe("scripts/boot.lua --backend uml #uml", function()
     os.remove(master)
   end)
 
-  for _, sig in ipairs{ "INT", "TERM", "HUP" } do
-    it("stops the guest cleanly on SIG" .. sig .. ", leaving no process or file behind", function()
-      local initrd = guest_running("echo guest-is-up; sleep 600\n")
-      local log = os.tmpname()
-      local pid = env.sh(("build/vmlua scripts/boot.lua --backend uml --initrd %s >%s 2>&1 </dev/null & echo $!")
-        :format(initrd, log)):match("%d+")
-      local deadline = os.time() + 60
-      repeat env.sh("sleep 0.2") until env.sh("grep -c guest-is-up " .. log):match("^1") or os.time() > deadline
-      local before = env.sh("ls /tmp | sort")
-      os.execute("kill -" .. sig .. " " .. pid)
-      local gone = os.time() + 20
-      while os.execute("kill -0 " .. pid .. " 2>/dev/null") and
-            not env.sh("cat /proc/" .. pid .. "/stat 2>/dev/null"):match("^%d+ %b() Z") and
-            os.time() < gone do env.sh("sleep 0.1") end
-      local out = assert(io.open(log)):read("a")
-      local left = env.sh("pgrep -a -f 'linux.um[l] .*" .. initrd .. "'")
-      local after = env.sh("ls /tmp | sort")
-      os.remove(log)
-      os.remove(initrd)
-      assert.matches("boot.lua: interrupted: the guest was stopped", out)
-      assert.equal("", left)
-      -- no new socket or scratch file was left in /tmp
-      for name in after:gmatch("[^\n]+") do
-        assert.truthy(before:find(name, 1, true) or not name:match("^lua_"), "left behind: /tmp/" .. name)
-      end
-    end)
-  end
-
-  -- What a run leaves behind: vmlua's run directories and Lua's scratch
-  -- files in /tmp, and anything UML keeps in ~/.uml.
-  local function leftovers()
-    local home = os.getenv("HOME") or "/root"
-    return env.sh("ls /tmp | grep -E '^(vmlua-|lua_)' | sort; ls " .. home .. "/.uml 2>/dev/null | sort")
+  -- A private TMPDIR (and HOME) for one run, so that what it leaves
+  -- behind can be told apart from what other runs on this machine do:
+  -- vmlua makes its run directories there, UML keeps its files in them,
+  -- and a UML left to itself would write to $HOME/.uml.  check(): the
+  -- directory is empty again and no linux.uml of this run is left.
+  local function watched()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    return {
+      env = ("TMPDIR=%s HOME=%s "):format(dir, dir),
+      check = function()
+        local left = env.sh("ls -A " .. dir)
+        local running = env.sh("pgrep -a -f 'linux.um[l] .*uml_dir=" .. dir .. "/'")
+        os.execute("rm -rf " .. dir)
+        assert.equal("", left, "left behind in TMPDIR")
+        assert.equal("", running, "a linux.uml still running")
+      end,
+    }
   end
 
   -- Runs cmd in a pseudo-terminal (script(1)) between two `stty -g`;
@@ -673,19 +659,30 @@ describe("scripts/boot.lua --backend uml #uml", function()
     return out, states
   end
 
-  -- Nothing new in /tmp or ~/.uml, and no linux.uml booting `initrd`.
-  local function nothing_left(before, initrd)
-    local after = leftovers()
-    for name in after:gmatch("[^\n]+") do
-      assert.truthy(before:find(name, 1, true), "left behind: " .. name)
-    end
-    assert.equal("", env.sh("pgrep -a -f 'linux.um[l] .*" .. initrd .. "'"))
-  end
-
   describe("exits cleanly", function()
     if os.execute("command -v script >/dev/null") ~= true then
       pending("script(1) from util-linux is needed for a pty")
       return
+    end
+
+    for _, sig in ipairs{ "INT", "TERM", "HUP" } do
+      it("on SIG" .. sig .. ": the guest stopped, the tty restored, nothing left", function()
+        local initrd = guest_running("echo guest-is-up; sleep 600\n")
+        local log = os.tmpname()
+        local w = watched()
+        local _, states = in_a_terminal((w.env .. "build/vmlua scripts/boot.lua --backend uml --initrd %s " ..
+          "</dev/tty >%s 2>&1 & pid=$!; for i in $(seq 300); do grep -q guest-is-up %s && break; " ..
+          "sleep 0.2; done; stty -g; kill -%s $pid; wait $pid"):format(initrd, log, log, sig))
+        local out = assert(io.open(log)):read("a")
+        os.remove(log)
+        w.check()
+        os.remove(initrd)
+        assert.matches("guest%-is%-up", out)
+        assert.matches("boot.lua: interrupted: the guest was stopped", out)
+        assert.equal(3, #states, out)
+        assert.are_not.equal(states[1], states[2], out)  -- raw while the guest ran
+        assert.equal(states[1], states[3], out)          -- restored after the signal
+      end)
     end
 
     it("on a Lua error in the script: the error, exit 1, the tty restored, nothing left", function()
@@ -702,10 +699,10 @@ os.execute("stty -g")
 error("the script's own mistake")
 ]]):format(KERNEL, initrd))
       f:close()
-      local before = leftovers()
-      local out, states = in_a_terminal("build/vmlua " .. script)
+      local w = watched()
+      local out, states = in_a_terminal(w.env .. "build/vmlua " .. script)
       os.remove(script)
-      nothing_left(before, initrd)
+      w.check()
       os.remove(initrd)
       assert.matches("the script's own mistake", out)
       assert.matches("rc=1\r?\n", out)
@@ -717,10 +714,10 @@ error("the script's own mistake")
     it("on a guest panic: says so, exits 3, the tty restored, nothing left", function()
       local initrd = own_initrd("#!/bin/busybox sh\n/bin/busybox echo guest-is-up\n" ..
         "/bin/busybox stty -g -F /dev/console\nexit 7\n")
-      local before = leftovers()
-      local out, states = in_a_terminal("build/vmlua scripts/boot.lua --backend uml --initrd " ..
+      local w = watched()
+      local out, states = in_a_terminal(w.env .. "build/vmlua scripts/boot.lua --backend uml --initrd " ..
         initrd .. " --timeout 60 2>&1")
-      nothing_left(before, initrd)
+      w.check()
       os.remove(initrd)
       assert.matches("guest%-is%-up", out)
       assert.matches("guest panic: Kernel panic %- not syncing: Attempted to kill init", out)
