@@ -5,6 +5,9 @@
  *                           memfd as RAM, set up ring 0, offer one 16-byte
  *                           writable buffer, kick, wait for the call, and
  *                           print what the device wrote, in hex.
+ *   vu-peer SOCKET renegotiate  the good session, then SET_FEATURES
+ *                           again while the ring runs (as a driver reset
+ *                           does), and a second buffer: is it served?
  *   vu-peer SOCKET hostile  one connection per malformed message; print
  *                           for each whether the backend dropped it.
  *
@@ -109,7 +112,36 @@ static void acked(int fd, uint32_t req, const void *p, uint32_t size, const int 
 	must(recv_reply(fd, &status, 8) == 8 && status == 0, what);
 }
 
-static int good(void)
+/* Offer one writable 16-byte buffer at GPA + 0x1000 * (n + 1) as
+ * descriptor n and avail entry n, kick, wait for the call, and print
+ * the used index and what the device wrote. */
+static void offer(uint8_t *ram, uint16_t n, int kick, int call)
+{
+	struct pollfd pfd = { call, POLLIN, 0 };
+	uint8_t *d = ram + 16 * n;
+	uint64_t addr = GPA + 0x1000ULL * (n + 1), v = 1;
+	uint32_t len = 16, written;
+	uint16_t flags = 2, idx = (uint16_t)(n + 1), used_idx;   /* VIRTQ_DESC_F_WRITE */
+	int i;
+
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(ram + 0x80 + 4 + 2 * n, &n, 2);  /* ring[n] = head n */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(ram + 0x80 + 2, &idx, 2);        /* avail idx n + 1 */
+	must(write(kick, &v, 8) == 8, "kick");
+	must(poll(&pfd, 1, 10000) == 1, "a call within 10 s");
+	must(read(call, &v, 8) == 8, "the call");
+	memcpy(&used_idx, ram + 0x100 + 2, 2);
+	memcpy(&written, ram + 0x100 + 4 + 8 * n + 4, 4);
+	printf("used idx %u, %u bytes:", used_idx, written);
+	for (i = 0; i < 16; i++)
+		printf(" %02x", ram[addr - GPA + (uint64_t)i]);
+	printf("\n");
+}
+
+static int good(int renegotiate)
 {
 	int fd = connect_to(), mfd = memfd_create("vu-peer", 0);
 	int kick = eventfd(0, 0), call = eventfd(0, EFD_NONBLOCK);
@@ -117,7 +149,6 @@ static int good(void)
 	uint64_t f, v;
 	uint32_t st[2];
 	struct pollfd pfd = { call, POLLIN, 0 };
-	uint16_t used_idx;
 	int i;
 
 	must(ftruncate(mfd, RAM) == 0, "ftruncate");
@@ -165,25 +196,13 @@ static int good(void)
 	st[1] = 1;
 	acked(fd, 18, st, 8, NULL, 0, "SET_VRING_ENABLE");
 
-	/* One writable 16-byte buffer at GPA + 0x1000, then a kick. */
-	f = GPA + 0x1000; memcpy(ram, &f, 8);
-	st[0] = 16; memcpy(ram + 8, &st[0], 4);
-	used_idx = 2;                          /* VIRTQ_DESC_F_WRITE */
-	memcpy(ram + 12, &used_idx, 2);
-	used_idx = 0;
-	memcpy(ram + 0x80 + 4, &used_idx, 2);  /* ring[0] = head 0 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	used_idx = 1;
-	memcpy(ram + 0x80 + 2, &used_idx, 2);  /* avail idx 1 */
-	v = 1;
-	must(write(kick, &v, 8) == 8, "kick");
-	must(poll(&pfd, 1, 10000) == 1, "a call within 10 s");
-	memcpy(&used_idx, ram + 0x100 + 2, 2);
-	memcpy(&st[0], ram + 0x100 + 8, 4);
-	printf("used idx %u, %u bytes:", used_idx, st[0]);
-	for (i = 0; i < 16; i++)
-		printf(" %02x", ram[0x1000 + i]);
-	printf("\nend\n");
+	offer(ram, 0, kick, call);
+	if (renegotiate) {
+		v = (1ULL << 32) | (1ULL << 30);
+		acked(fd, 2, &v, 8, NULL, 0, "SET_FEATURES again");
+		offer(ram, 1, kick, call);
+	}
+	printf("end\n");
 	/* Stay connected until the backend hangs up (or 10 s), so that the
 	 * spec can look at the live session. */
 	pfd.fd = fd;
@@ -315,13 +334,15 @@ static int hostile(void)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: vu-peer SOCKET good|hostile\n");
+		fprintf(stderr, "usage: vu-peer SOCKET good|renegotiate|hostile\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sock_path = argv[1];
 	if (!strcmp(argv[2], "good"))
-		return good();
+		return good(0);
+	if (!strcmp(argv[2], "renegotiate"))
+		return good(1);
 	if (!strcmp(argv[2], "hostile"))
 		return hostile();
 	fprintf(stderr, "vu-peer: unknown mode %s\n", argv[2]);
