@@ -80,7 +80,7 @@ help:
 	@echo "make bench      measure beside the peers; writes bench/results.json (BENCH_RUNS=10)"
 	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
-	@echo "make fuzz       fuzz the ring walker (FUZZ_SECONDS=60)"
+	@echo "make fuzz       fuzz rings, vhost-user, loader (FUZZ_SECONDS=60 each)"
 	@echo "make lint       static checks (cppcheck)"
 	@echo "make clean      remove build/"
 
@@ -156,19 +156,41 @@ run: all guest
 run-selftest: all
 	$(VMLUA) scripts/boot.lua --backend kvm --kernel $(SELFTEST) --cpus 2 --mem 256 --cmdline "selftest.cpus=2 selftest.mem=268435456" --timeout 120 --stats
 
-# libFuzzer + ASan + UBSan on the ring walker.  New inputs go to
-# build/fuzz-corpus; the seeds in fuzz/corpus/ are only read.
+# libFuzzer + ASan + UBSan on what a guest or a frontend controls: the
+# ring walker, the vhost-user server (with the rng device behind it) and
+# the kernel loader.  Each target runs FUZZ_SECONDS; new inputs go to
+# build/fuzz-corpus/<target>, crashes to build/fuzz-artifacts/<target>;
+# the seeds in fuzz/corpus/ are only read.  Any crash fails the run,
+# after every target has had its turn.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
+FUZZ_CFLAGS = -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Icore
+FUZZ_TARGETS = virtq vhost_user loader
+
 $(B)/fuzz_virtq: fuzz/fuzz_virtq.c core/virtq.c core/memory.c core/virtq.h core/memory.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Icore -o $@ fuzz/fuzz_virtq.c core/virtq.c core/memory.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
-fuzz: $(B)/fuzz_virtq
-	@mkdir -p $(B)/fuzz-corpus/virtq
-	$(B)/fuzz_virtq -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		$(B)/fuzz-corpus/virtq fuzz/corpus/virtq
+$(B)/fuzz_vhost_user: fuzz/fuzz_vhost_user.c core/vhost_user.c core/device.c core/rng.c \
+		core/virtq.c core/memory.c core/vhost_user.h core/device.h core/rng.h \
+		core/virtq.h core/memory.h core/virtio.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lpthread
+
+$(B)/fuzz_loader: fuzz/fuzz_loader.c core/loader.c core/memory.c core/loader.h \
+		core/memory.h core/x86.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(B)/fuzz-corpus/$$t $(B)/fuzz-artifacts/$$t; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		$(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(B)/fuzz-artifacts/$$t/ \
+			$(B)/fuzz-corpus/$$t fuzz/corpus/$$t || { rc=1; echo "== fuzz_$$t FAILED"; }; \
+	done; exit $$rc
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/

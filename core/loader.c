@@ -76,6 +76,9 @@
 #define HDR_CMDLINE_SIZE    0x238   /* u32, 2.06+ */
 #define HDR_PREF_ADDRESS    0x258   /* u64, 2.10+ */
 #define HDR_INIT_SIZE       0x260   /* u32, 2.10+ */
+/* Not in the header: where the 64-bit entry point sits in the
+ * protected-mode kernel, the same for every x86-64 bzImage. */
+#define HDR_ENTRY64         0x200
 
 /* Other boot_params fields. */
 #define BP_SIZE             4096
@@ -316,6 +319,13 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 		            " bytes, its %u setup sectors end at %" PRIu64 " and the kernel "
 		            "follows them)", f->size, sects, setup_size);
 	pm_size = f->size - setup_size;
+	/* The 64-bit entry point is 0x200 bytes into the protected-mode
+	 * kernel: a file that stops before it would send the vCPU into
+	 * whatever memory happens to follow. */
+	if (pm_size <= HDR_ENTRY64)
+		return fail(err, errlen, f->path, "truncated kernel (its protected-mode "
+		            "part is %" PRIu64 " bytes, the 64-bit entry point is at offset "
+		            "0x%x in it)", pm_size, HDR_ENTRY64);
 
 	relocatable = head[HDR_RELOCATABLE] != 0;
 	if (relocatable) {
@@ -350,7 +360,7 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 
 	ki->format = KERNEL_BZIMAGE;
 	ki->protocol = version;
-	ki->entry64 = addr + 0x200;
+	ki->entry64 = addr + HDR_ENTRY64;
 	ki->pvh_entry = 0;
 	ki->load_start = addr;
 	ki->load_end = addr + need;

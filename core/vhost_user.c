@@ -587,9 +587,14 @@ static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why
 			BAD("SET_FEATURES: 0x%" PRIx64 " has bits that were not offered (0x%" PRIx64 ")",
 			    f, d->offered);
 		/* No status register: taking features is ACKNOWLEDGE, DRIVER
-		 * and FEATURES_OK in one step.  Taking them again starts over. */
-		if (d->status)
+		 * and FEATURES_OK in one step.  Taking them again starts the
+		 * device over, but not the rings: vhost-user leaves them
+		 * running, so they stop here (keeping their place) and go on
+		 * under the new features, as across a new memory table. */
+		if (d->status) {
+			stop_all(s);
 			vdev_set_status(d, 0);
+		}
 		vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 		vdev_set_driver_features(d, f & ~(1ULL << VU_F_PROTOCOL_FEATURES));
 		vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
@@ -597,6 +602,7 @@ static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why
 		if (!(d->status & VIRTIO_STATUS_FEATURES_OK))
 			BAD("SET_FEATURES: 0x%" PRIx64 " lacks VIRTIO_F_VERSION_1", f);
 		s->features = f;
+		start_all(s);
 		return 0;
 	}
 	case VU_SET_OWNER:

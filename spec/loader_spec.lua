@@ -355,6 +355,16 @@ describe("vmlua.Kernel", function()
           fails(core.memory("64M"), { kernel = p }))
       end)
 
+      -- Found by fuzz/fuzz_loader.c: the kernel was taken and its entry
+      -- point lay past the end of what had been loaded.
+      it("a bzImage that ends before its 64-bit entry point", function()
+        local p = tmp:write("bz-noentry", images.bzimage{ code = string.rep("\x90", 0x200) })
+        assert.equal(p .. ": truncated kernel (its protected-mode part is 512 bytes, the 64-bit entry point is at offset 0x200 in it)",
+          fails(core.memory("64M"), { kernel = p }))
+        p = tmp:write("bz-entry", images.bzimage{ code = string.rep("\x90", 0x201) })
+        assert.equal(0x1000200, assert(core.kernel(core.memory("64M"), { kernel = p })).entry)
+      end)
+
       it("a bad kernel_alignment", function()
         local p = tmp:write("bz-align3", images.bzimage{ kernel_alignment = 0x300000 })
         assert.equal(p .. ": bad kernel_alignment 0x300000 (not a power of two)",

@@ -70,6 +70,22 @@ describe("vmlua.VhostUser", function()
     assert.is_false(exists(path), "the socket is removed on close")
   end)
 
+  -- Found by fuzz/fuzz_vhost_user.c: taking features again reset the
+  -- device, but the server still counted the ring as running, so it was
+  -- never served again and could not be set up anew.
+  it("keeps a running ring served when the frontend sets its features again", function()
+    for _, dev in ipairs{ rng("\x77"), core.rng() } do
+      local srv = assert(core.vhost_user{ device = dev, path = socket_path() })
+      local out = run_peer(srv, "renegotiate")
+      assert.matches("used idx 1, 16 bytes:", out)
+      assert.matches("used idx 2, 16 bytes:", out)
+      assert.not_matches("failed:", out)
+      assert.is_nil(srv.last_error)
+      assert.equal(15, dev.status)     -- DRIVER_OK again, not NEEDS_RESET
+      srv:close()
+    end
+  end)
+
   it("drops each malformed message's connection with a reason and keeps serving", function()
     local dev = rng("\x33")
     local srv = assert(core.vhost_user{ device = dev, path = socket_path(), quiet = true })

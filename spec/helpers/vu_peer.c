@@ -5,6 +5,9 @@
  *                           memfd as RAM, set up ring 0, offer one 16-byte
  *                           writable buffer, kick, wait for the call, and
  *                           print what the device wrote, in hex.
+ *   vu-peer SOCKET renegotiate  the good session, then SET_FEATURES
+ *                           again while the ring runs (as a driver reset
+ *                           does), and a second buffer: is it served?
  *   vu-peer SOCKET hostile  one connection per malformed message; print
  *                           for each whether the backend dropped it.
  *   vu-peer SOCKET latency N  the good session's request, N times a round,
@@ -213,21 +216,36 @@ static uint16_t request(struct session *s)
 	return used_idx;
 }
 
-static int good(void)
+/* One request, and what came back: the used index and the bytes. */
+static void show_request(struct session *s)
 {
-	struct session s;
-	struct pollfd pfd;
-	uint16_t used_idx;
+	uint16_t used_idx = request(s);
 	uint32_t len;
 	int i;
 
-	setup(&s, 1);
-	used_idx = request(&s);
-	memcpy(&len, s.ram + 0x100 + 8, 4);
+	memcpy(&len, s->ram + 0x100 + 4 + 8 * ((used_idx - 1) % 8) + 4, 4);
 	printf("used idx %u, %u bytes:", used_idx, len);
 	for (i = 0; i < 16; i++)
-		printf(" %02x", s.ram[0x1000 + i]);
-	printf("\nend\n");
+		printf(" %02x", s->ram[0x1000 + i]);
+	printf("\n");
+}
+
+static int good(int renegotiate)
+{
+	struct session s;
+	struct pollfd pfd;
+	uint64_t v;
+
+	setup(&s, 1);
+	memset(s.ram + 0x1000, 0, 16);
+	show_request(&s);
+	if (renegotiate) {
+		v = (1ULL << 32) | (1ULL << 30);
+		acked(s.fd, 2, &v, 8, NULL, 0, "SET_FEATURES again");
+		memset(s.ram + 0x1000, 0, 16);
+		show_request(&s);
+	}
+	printf("end\n");
 	/* Stay connected until the backend hangs up (or 10 s), so that the
 	 * spec can look at the live session. */
 	pfd.fd = s.fd;
@@ -423,7 +441,7 @@ static int hostile(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: vu-peer SOCKET good|hostile|latency N\n"
+		fprintf(stderr, "usage: vu-peer SOCKET good|renegotiate|hostile|latency N\n"
 		        "       vu-peer - floor N\n");
 		return 2;
 	}
@@ -432,7 +450,9 @@ int main(int argc, char **argv)
 	if (argc == 4 && (!strcmp(argv[2], "latency") || !strcmp(argv[2], "floor")))
 		return latency(argv[2], atol(argv[3]));
 	if (!strcmp(argv[2], "good"))
-		return good();
+		return good(0);
+	if (!strcmp(argv[2], "renegotiate"))
+		return good(1);
 	if (!strcmp(argv[2], "hostile"))
 		return hostile();
 	fprintf(stderr, "vu-peer: unknown mode %s\n", argv[2]);
