@@ -16,12 +16,25 @@ WARN      = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -I$(LUA_INCDIR) -Icore $(CFLAGS)
 LDLIBS    = -lslirp -lpthread
 
+# Built programs go to B; the guests (kernel cache, initramfs, selftest)
+# to G, which both builds share.  SANITIZE=1 builds everything with ASan
+# and UBSan into build-san/, so neither build ever reuses the other's
+# objects, and `make test SANITIZE=1` runs the specs against it.  It
+# builds with clang: GCC 12's UBSan, beside its ASan, ignores log_path
+# and prints to a stderr that a spec may swallow (see test below).
+G = build
 ifeq ($(SANITIZE),1)
-ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS    += -fsanitize=address,undefined
+B = build-san
+ifeq ($(origin CC),default)
+CC = clang
 endif
-
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
+ALL_CFLAGS += $(SAN) -fno-omit-frame-pointer
+LDFLAGS    += $(SAN)
+DEPS_EXTRA = clang
+else
 B = build
+endif
 SHELL = /bin/bash
 
 # The core, one concept per file.  Both the executable and the Lua
@@ -64,7 +77,7 @@ MAIN_OBJS = $(B)/core/main.o $(B)/core/lreadline.o
 
 VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
-SELFTEST = $(B)/guest/selftest.elf
+SELFTEST = $(G)/guest/selftest.elf
 
 .PHONY: all test run run-selftest guest selftest kernel fuzz bench lint install clean deps help
 
@@ -74,15 +87,18 @@ help:
 	@echo "make            build build/vmlua, the Lua module and the selftest guest"
 	@echo "make run        build, build the default guest, boot it, run a command"
 	@echo "make run-selftest  boot the selftest guest on the kvm backend"
-	@echo "make guest      build the default guest (uml) into $(B)/guest"
+	@echo "make guest      build the default guest (uml) into $(G)/guest"
 	@echo "make test       install what is missing (Debian), build, run every spec"
+	@echo "                (spec/valgrind_spec.lua boots the uml guest under valgrind)"
+	@echo "make test SANITIZE=1  every spec against an ASan+UBSan build in build-san/;"
+	@echo "                any sanitizer report fails the run (docs/hardening.md)"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
 	@echo "make bench      measure beside the peers; writes bench/results.json (BENCH_RUNS=10)"
-	@echo "make kernel     fetch Debian's cloud kernel into $(B)/guest-cache"
+	@echo "make kernel     fetch Debian's cloud kernel into $(G)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make fuzz       fuzz rings, vhost-user, loader (FUZZ_SECONDS=60 each)"
 	@echo "make lint       static checks (cppcheck)"
-	@echo "make clean      remove build/"
+	@echo "make clean      remove build/ and build-san/"
 
 $(B)/core/%.o: core/%.c
 	@mkdir -p $(@D)
@@ -100,17 +116,42 @@ $(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S
 	$(MAKE) -C guest/selftest OUT=$(abspath $(SELFTEST))
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh $(DEPS_EXTRA)
 
 # Debian's cloud kernel, for the stock-kernel smoke spec (cached).
 kernel: deps
-	@sh scripts/fetch-kernel.sh $(B)/guest-cache
+	@sh scripts/fetch-kernel.sh $(G)/guest-cache
 
-# Every spec, as TAP (kept in build/test.tap), then one summary line.
-test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml
-	@set -o pipefail; $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
+# Under SANITIZE=1 busted runs in $(B)/lua-san, a Lua interpreter linked
+# with the sanitizers (see spec/helpers/lua_san.c), loads $(B)'s module,
+# and the specs run $(B)'s programs (VMLUA_BUILD, spec/helpers/env.lua).
+# Every instrumented process writes its reports to $(SAN_LOG)/report.PID
+# instead of a stderr a spec may swallow; any such file fails the run.
+ifeq ($(SANITIZE),1)
+SAN_LOG   = $(abspath $(B))/sanitizer
+BUSTED    = $(B)/lua-san /usr/bin/busted --cpath='$(B)/lua/?.so'
+TEST_DEPS = $(B)/lua-san
+TEST_ENV  = VMLUA_BUILD=$(B) \
+	ASAN_OPTIONS=log_path=$(SAN_LOG)/report:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(SAN_LOG)/report:print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=log_path=$(SAN_LOG)/report:suppressions=$(abspath spec/helpers/lsan.supp):print_suppressions=0
+SAN_START = rm -rf $(SAN_LOG); mkdir -p $(SAN_LOG);
+SAN_CHECK = if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	  for r in $(SAN_LOG)/*; do echo "=== $$r"; head -n 60 "$$r"; done; \
+	  echo "sanitizer reports: $(SAN_LOG)"; rc=1; fi;
+endif
+
+# Every spec, as TAP (kept in $(B)/test.tap), then one summary line.
+test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(TEST_DEPS)
+	@$(SAN_START) set -o pipefail; $(TEST_ENV) $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
-	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
+	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'; \
+	rc=$$?; $(SAN_CHECK) exit $$rc
+
+# The interpreter busted runs in under SANITIZE=1.
+$(B)/lua-san: spec/helpers/lua_san.c
+	@mkdir -p $(B)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LUA_LIB) -lm -ldl
 
 
 # Benchmarks, each side by side with a peer (or the other kind of device)
@@ -141,9 +182,9 @@ $(B)/vu-peer: spec/helpers/vu_peer.c
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -o $@ $<
 
 # The default guest for the uml backend (cached in build/guest-cache).
-GUEST = $(B)/guest/uml/initramfs.cpio
+GUEST = $(G)/guest/uml/initramfs.cpio
 guest: $(VMLUA) deps kernel
-	$(VMLUA) scripts/build-guest.lua --cache $(B)/guest-cache --out $(B)/guest/uml
+	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(G)/guest/uml
 
 # The main job: build, build the guest, boot it, run a command, power off.
 # RUN_CMD is taken as written ($(value)), quoted for the shell, so
@@ -202,7 +243,7 @@ install: all
 	install -m 644 lua/vmlua/*.lua $(DESTDIR)$(LUA_SHAREDIR)/vmlua/
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san
 	$(MAKE) -C guest/selftest clean
 
 -include $(CORE_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)

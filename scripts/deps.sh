@@ -4,9 +4,10 @@
 set -e
 # Extra packages (make bench: qemu-system-x86 hyperfine) come as arguments.
 # flex, bison, bc and xz-utils build the UML virtio-rng module (make guest);
-# tmux gives the REPL spec a real terminal.
+# tmux gives the REPL spec a real terminal; valgrind runs a boot under
+# memcheck (spec/valgrind_spec.lua).  make test SANITIZE=1 adds clang.
 PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev lua-busted lz4 util-linux acpica-tools cpio
-	flex bison bc xz-utils binutils e2fsprogs tmux $*"
+	flex bison bc xz-utils binutils e2fsprogs tmux valgrind $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

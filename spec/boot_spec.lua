@@ -1,7 +1,7 @@
 -- scripts/boot.lua: options, exit codes, one-line reasons.
 local env = require "helpers.env"
 
-local BOOT = "build/vmlua scripts/boot.lua"
+local BOOT = env.vmlua .. " scripts/boot.lua"
 
 local function boot(args)
   local out, status = env.sh(BOOT .. " " .. args .. " 2>&1 </dev/null")

@@ -19,8 +19,8 @@ describe("the REPL in a terminal #repl", function()
     home = os.tmpname()
     os.remove(home)
     assert(os.execute("mkdir -p " .. home))
-    assert(os.execute(("tmux new-session -d -s %s -x 160 -y 40 'HOME=%s build/vmlua %s; echo EXITED-$?; sleep 600'")
-      :format(session, home, args or "")))
+    assert(os.execute(("tmux new-session -d -s %s -x 160 -y 40 'HOME=%s %s %s %s; echo EXITED-$?; sleep 600'")
+      :format(session, home, env.sanitizer_vars(), env.vmlua, args or "")))
   end
   -- Keys: Enter, Tab and C-x by name; anything else as literal text
   -- (tmux would take "end" for the End key).

@@ -248,8 +248,9 @@ describe("the uml backend #uml", function()
   end)
 
   it("calls it a poweroff when linux.uml aborts in its cleanup after the guest halted", function()
-    if not readable("build/fake-uml") then pending("build/fake-uml is missing: make build/fake-uml") return end
-    local vm = assert(vmlua.vm{ backend = "uml", kernel = "build/fake-uml", console = "none" })
+    local fake = env.build .. "/fake-uml"
+    if not readable(fake) then pending(fake .. " is missing: make " .. fake) return end
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = fake, console = "none" })
     vm:start()
     local reason, detail = vm:wait(30)
     vm:close()
@@ -343,7 +344,7 @@ describe("vmlua disks in the UML guest #uml", function()
   -- sleeps; the spec kills vmlua with SIGKILL as soon as it reads that.
   local function killed_after_flush(img, cow)
     local log = os.tmpname()
-    local pid = env.sh(("build/vmlua spec/helpers/disk_guest.lua %s %s " ..
+    local pid = env.sh((env.vmlua .. " spec/helpers/disk_guest.lua %s %s " ..
       "'printf flushed-mark-0042 | dd of=/dev/vda conv=fsync 2>/dev/null && echo flush-acked; sleep 600' " ..
       ">%s 2>&1 & echo $!"):format(img, cow or "-", log)):match("%d+")
     local deadline = os.time() + 90
@@ -435,7 +436,7 @@ describe("a vmlua console in the UML guest #uml", function()
   end)
 
   it("takes its input from vmlua's stdin", function()
-    local out, status = env.sh("printf 'typed-on-stdin\\n' | build/vmlua spec/helpers/console_guest.lua " ..
+    local out, status = env.sh("printf 'typed-on-stdin\\n' | " .. env.vmlua .. " spec/helpers/console_guest.lua " ..
       "'exec 3<>/dev/hvc0; stty -echo <&3; echo ready >&3; head -n 1 <&3 | sed s/^/read:/' 2>&1")
     assert.equal(0, status, out)
     assert.matches("read:typed%-on%-stdin", out)
@@ -604,7 +605,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
     return
   end
   it("runs a command in the default guest and exits 0", function()
-    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --run 'echo ran:$((6*7))' 2>&1 </dev/null")
+    local out, status = env.sh(env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 --run 'echo ran:$((6*7))' 2>&1 </dev/null")
     assert.equal(0, status, out)
     assert.matches("ran:42\r?\n", out)
   end)
@@ -613,7 +614,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
     local rw, master = os.tmpname(), os.tmpname()
     assert(os.execute(("truncate -s 8M %s %s && mke2fs -q -F %s"):format(rw, master, master)))
     local before = env.sh("sha256sum < " .. master)
-    local out, status = env.sh(("build/vmlua scripts/boot.lua --backend uml --timeout 60 " ..
+    local out, status = env.sh((env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 " ..
       "--disk %s --disk %s,ro --disk %s,cow --run '%s' 2>&1 </dev/null"):format(rw, master, master,
       "cat /sys/block/vda/ro /sys/block/vdb/ro /sys/block/vdc/ro; echo on-vda | dd of=/dev/vda conv=fsync 2>/dev/null; " ..
       "mkdir /m && mount /dev/vdc /m && echo on-vdc > /m/x && cat /m/x && umount /m"))
@@ -670,7 +671,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
         local initrd = guest_running("echo guest-is-up; sleep 600\n")
         local log = os.tmpname()
         local w = watched()
-        local _, states = in_a_terminal((w.env .. "build/vmlua scripts/boot.lua --backend uml --initrd %s " ..
+        local _, states = in_a_terminal((w.env .. env.vmlua .. " scripts/boot.lua --backend uml --initrd %s " ..
           "</dev/tty >%s 2>&1 & pid=$!; for i in $(seq 300); do grep -q guest-is-up %s && break; " ..
           "sleep 0.2; done; stty -g; kill -%s $pid; wait $pid"):format(initrd, log, log, sig))
         local out = assert(io.open(log)):read("a")
@@ -700,7 +701,7 @@ error("the script's own mistake")
 ]]):format(KERNEL, initrd))
       f:close()
       local w = watched()
-      local out, states = in_a_terminal(w.env .. "build/vmlua " .. script)
+      local out, states = in_a_terminal(w.env .. env.vmlua .. " " .. script)
       os.remove(script)
       w.check()
       os.remove(initrd)
@@ -715,7 +716,7 @@ error("the script's own mistake")
       local initrd = own_initrd("#!/bin/busybox sh\n/bin/busybox echo guest-is-up\n" ..
         "/bin/busybox stty -g -F /dev/console\nexit 7\n")
       local w = watched()
-      local out, states = in_a_terminal(w.env .. "build/vmlua scripts/boot.lua --backend uml --initrd " ..
+      local out, states = in_a_terminal(w.env .. env.vmlua .. " scripts/boot.lua --backend uml --initrd " ..
         initrd .. " --timeout 60 2>&1")
       w.check()
       os.remove(initrd)
@@ -727,7 +728,7 @@ error("the script's own mistake")
   end)
 
   it("gives the guest --net user: it reaches the host's loopback at 10.0.2.2", function()
-    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --timeout 60 --net user --run '" ..
+    local out, status = env.sh(env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 --net user --run '" ..
       "ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ping -c 2 -W 5 10.0.2.2' 2>&1 </dev/null")
     assert.equal(0, status, out)
     assert.matches("2 packets transmitted, 2 packets received", out)
@@ -735,7 +736,7 @@ error("the script's own mistake")
 
   it("takes the user's own --initrd", function()
     local path = own_initrd("#!/bin/busybox sh\n/bin/busybox echo my own init\n/bin/busybox poweroff -f\n")
-    local out, status = env.sh("build/vmlua scripts/boot.lua --backend uml --initrd " .. path .. " --timeout 60 2>&1 </dev/null")
+    local out, status = env.sh(env.vmlua .. " scripts/boot.lua --backend uml --initrd " .. path .. " --timeout 60 2>&1 </dev/null")
     os.remove(path)
     assert.equal(0, status, out)
     assert.matches("my own init\r?\n", out)

@@ -2,8 +2,9 @@
 -- frontend the spec runs (build/vu-peer), well-behaved or hostile.
 local core = require "vmlua.core"
 local virtio = require "vmlua.virtio"
+local env = require "helpers.env"
 
-local PEER = "build/vu-peer"
+local PEER = env.build .. "/vu-peer"
 
 local function exists(p)
   local f = io.open(p, "rb")

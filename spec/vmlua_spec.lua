@@ -1,7 +1,7 @@
 -- The vmlua executable: lua-compatible command line, errors, signals.
 local env = require "helpers.env"
 
-local VMLUA = "build/vmlua"
+local VMLUA = env.vmlua
 
 local function vmlua(args)
   return env.sh(VMLUA .. " " .. args .. " 2>&1")

@@ -4,6 +4,24 @@ local core = require "vmlua.core"
 
 local env = {}
 
+-- Where the built programs are: build/, or build-san/ when
+-- `make test SANITIZE=1` runs the specs (it sets VMLUA_BUILD).  The
+-- guests stay in build/ for both.
+env.build = os.getenv("VMLUA_BUILD") or "build"
+env.vmlua = env.build .. "/vmlua"
+
+-- The sanitizers' settings as NAME=value words to put before a command
+-- that does not inherit our environment (tmux runs its sessions from the
+-- server's, and the server may be older than this run); "" without them.
+function env.sanitizer_vars()
+  local words = {}
+  for _, name in ipairs{ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" } do
+    local value = os.getenv(name)
+    if value then words[#words + 1] = name .. "=" .. value end
+  end
+  return table.concat(words, " ")
+end
+
 function env.kvm()
   return core.kvm_supported()
 end
