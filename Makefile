@@ -14,7 +14,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -I$(LUA_INCDIR) -Icore $(CFLAGS)
-LDLIBS    = -lslirp -lpthread
+LDLIBS    = -lslirp -lseccomp -lpthread
 
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -58,6 +58,8 @@ CORE_OBJS = \
 	$(B)/core/lnet.o \
 	$(B)/core/vcon.o \
 	$(B)/core/lconsole.o \
+	$(B)/core/sandbox.o \
+	$(B)/core/lsandbox.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o $(B)/core/lreadline.o

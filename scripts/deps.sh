@@ -5,7 +5,7 @@ set -e
 # Extra packages (make bench: qemu-system-x86 hyperfine) come as arguments.
 # flex, bison, bc and xz-utils build the UML virtio-rng module (make guest);
 # tmux gives the REPL spec a real terminal.
-PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev lua-busted lz4 util-linux acpica-tools cpio
+PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev libseccomp-dev lua-busted lz4 util-linux acpica-tools cpio
 	flex bison bc xz-utils binutils e2fsprogs tmux $*"
 missing=""
 for p in $PKGS; do
