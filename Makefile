@@ -14,7 +14,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 $(WARN) -fPIC -I$(LUA_INCDIR) -Icore $(CFLAGS)
-LDLIBS    = -lslirp -lpthread
+LDLIBS    = -lslirp -lseccomp -lpthread
 
 # Built programs go to B; the guests (kernel cache, initramfs, selftest)
 # to G, which both builds share.  SANITIZE=1 builds everything with ASan
@@ -71,6 +71,8 @@ CORE_OBJS = \
 	$(B)/core/lnet.o \
 	$(B)/core/vcon.o \
 	$(B)/core/lconsole.o \
+	$(B)/core/sandbox.o \
+	$(B)/core/lsandbox.o \
 	$(B)/core/lvmlua.o
 
 MAIN_OBJS = $(B)/core/main.o $(B)/core/lreadline.o

@@ -23,6 +23,11 @@
  * The thread that runs Lua never enters KVM_RUN: it waits on an eventfd
  * that the vCPU threads signal when there is console output to show or
  * when the machine stops.
+ *
+ * Each vCPU thread is named "vcpuN" (as /proc and top show it) and, once
+ * it runs, loads the vCPU seccomp filter (sandbox.c) before its first
+ * KVM_RUN: the guest's exits are handled by a thread that may only run
+ * the vCPU, raise an interrupt, take locks and wake the loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +46,7 @@
 
 #include "errbuf.h"
 #include "kvm.h"
+#include "sandbox.h"
 #include "uart.h"
 #include "x86.h"
 
@@ -114,6 +120,7 @@ struct kvm_vm {
 	int kvm_fd, vm_fd;
 	struct memory *mem;
 	unsigned ncpus;
+	int sandbox;                  /* load the seccomp filter in vCPU threads */
 	struct vcpu vcpu[KVM_MAX_VCPUS];
 	int event_fd;
 	struct mmio_region mmio[KVM_MAX_MMIO];
@@ -457,7 +464,16 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *c = arg;
 	struct kvm_vm *vm = c->vm;
 	struct kvm_run *run = c->run;
+	char name[16];
+	int rc;
 
+	snprintf(name, sizeof(name), "vcpu%u", c->id);
+	pthread_setname_np(pthread_self(), name);
+	if (vm->sandbox && (rc = sandbox_enter(SANDBOX_VCPU)) < 0) {
+		set_exit(vm, VM_EXIT_ERROR, "vCPU %u: seccomp filter: %s", c->id,
+		         strerror(-rc));
+		return NULL;
+	}
 	while (!park_if_paused(c)) {
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
@@ -611,6 +627,7 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 	}
 	vm->vm_fd = vm->event_fd = -1;
 	vm->mem = mem;
+	vm->sandbox = 1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	uart_init(&vm->uart, console_tx, vm);
@@ -758,6 +775,11 @@ static int setup_boot_cpu(struct kvm_vm *vm, uint64_t entry,
 	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
 		return errbuf_set(err, len, "KVM_SET_REGS: %s", strerror(errno));
 	return 0;
+}
+
+void kvm_vm_set_sandbox(struct kvm_vm *vm, int on)
+{
+	vm->sandbox = on;
 }
 
 int kvm_vm_start(struct kvm_vm *vm, uint64_t entry, uint64_t boot_params,

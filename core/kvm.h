@@ -39,6 +39,9 @@ int kvm_hardware(char *why, size_t len);
 /* A machine with `ncpus` vCPUs over `mem`, not yet running. */
 struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
                              char *err, size_t errlen);
+/* Whether vCPU threads load their seccomp filter (sandbox.c) before
+ * they first run the guest; on unless turned off before start. */
+void kvm_vm_set_sandbox(struct kvm_vm *vm, int on);
 /* Write the boot CPU state (GDT, identity page tables, long mode) and
  * start one thread per vCPU at `entry` with RSI = boot_params. */
 int kvm_vm_start(struct kvm_vm *vm, uint64_t entry, uint64_t boot_params,

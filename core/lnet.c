@@ -113,7 +113,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return !(mac[0] & 1);       /* not a multicast address */
 }
 
-static const char *const OPTIONS[] = { "mac", "switch", "tap", "user", "hook", "queue", NULL };
+static const char *const OPTIONS[] = { "mac", "switch", "tap", "user", "hook", "queue", "sandbox", NULL };
 
 static int l_net(lua_State *L)
 {
@@ -127,7 +127,7 @@ static int l_net(lua_State *L)
 	const char *forwards[NET_MAX_FORWARDS];
 	unsigned nforwards = 0;
 	char err[256];
-	int has_hook = 0, user = 0, t;
+	int has_hook = 0, user = 0, sandbox = 1, t;
 
 	vmlua_checknargs(L, 1);
 	if (lua_isnoneornil(L, 1)) {
@@ -191,12 +191,17 @@ static int l_net(lua_State *L)
 		if (size < 4 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
 			return luaL_argerror(L, 1, "option 'queue' must be a power of 2 from 4 to 32768");
 	}
+	if (lua_getfield(L, 1, "sandbox") != LUA_TNIL) {
+		if (!lua_isboolean(L, -1))
+			return luaL_argerror(L, 1, "option 'sandbox' must be a boolean");
+		sandbox = lua_toboolean(L, -1);
+	}
 	lua_settop(L, 1);
 	n = net_new(mac);
 	if (!n)
 		return luaL_error(L, "out of memory");
 	if ((tap && net_open_tap(n, tap, err, sizeof(err))) ||
-	    (user && net_open_user(n, forwards, nforwards, err, sizeof(err)))) {
+	    (user && net_open_user(n, forwards, nforwards, sandbox, err, sizeof(err)))) {
 		net_free(n);
 		return vmlua_fail(L, err);
 	}

@@ -50,13 +50,15 @@ static struct lvm *checkvm(lua_State *L, int idx)
 	return v;
 }
 
-/* vm{ memory = Memory, cpus = N } -> VM, or nil, message */
+/* vm{ memory = Memory, cpus = N, sandbox = bool } -> VM, or nil, message
+ * (sandbox: the vCPU threads' seccomp filter, on unless false) */
 static int l_vm(lua_State *L)
 {
 	char err[256];
 	struct memory *mem;
 	struct lvm *v;
 	lua_Integer cpus;
+	int sandbox;
 
 	vmlua_checknargs(L, 1);
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -76,6 +78,11 @@ static int l_vm(lua_State *L)
 		return luaL_argerror(L, 1, lua_pushfstring(L,
 		        "field 'cpus' must be 1..%d, got %I", KVM_MAX_VCPUS, cpus));
 	lua_pop(L, 1);
+	lua_getfield(L, 1, "sandbox");
+	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+		return luaL_argerror(L, 1, "field 'sandbox' must be a boolean");
+	sandbox = lua_isnil(L, -1) || lua_toboolean(L, -1);
+	lua_pop(L, 1);
 
 	v = lua_newuserdatauv(L, sizeof(*v), 2);
 	memset(v, 0, sizeof(*v));
@@ -90,6 +97,7 @@ static int l_vm(lua_State *L)
 	v->vm = kvm_vm_create(mem, (unsigned)cpus, err, sizeof(err));
 	if (!v->vm)
 		return vmlua_fail(L, err);
+	kvm_vm_set_sandbox(v->vm, sandbox);
 	return 1;
 }
 

@@ -230,6 +230,7 @@ int luaopen_vmlua_core(lua_State *L)
 	vmlua_blk_register(L);
 	vmlua_net_register(L);
 	vmlua_console_register(L);
+	vmlua_sandbox_register(L);
 	lua_pushliteral(L, VMLUA_VERSION);
 	lua_setfield(L, -2, "_VERSION");
 	return 1;

@@ -242,9 +242,9 @@ int net_open_tap(struct net *n, const char *name, char *err, size_t errlen)
 }
 
 int net_open_user(struct net *n, const char *const *forwards, unsigned nforwards,
-                  char *err, size_t errlen)
+                  int sandbox, char *err, size_t errlen)
 {
-	n->user = slink_new(forwards, nforwards, err, errlen);
+	n->user = slink_new(forwards, nforwards, sandbox, err, errlen);
 	return n->user ? 0 : -1;
 }
 

@@ -50,9 +50,10 @@ void net_config(const struct net *n, uint8_t config[NET_CONFIG_LEN]);
 /* Join the host's tap device `name` (created if missing; needs root or
  * CAP_NET_ADMIN); 0, or -1 with err set. */
 int net_open_tap(struct net *n, const char *name, char *err, size_t errlen);
-/* User-mode networking (libslirp) with these host port forwards. */
+/* User-mode networking (libslirp) with these host port forwards; with
+ * sandbox, libslirp's thread runs under the I/O seccomp filter. */
 int net_open_user(struct net *n, const char *const *forwards, unsigned nforwards,
-                  char *err, size_t errlen);
+                  int sandbox, char *err, size_t errlen);
 /* Give the guest a frame (from the switch, or a script). */
 void net_deliver(struct net *n, const uint8_t *frame, size_t len);
 

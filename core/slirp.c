@@ -13,6 +13,11 @@
  * each with an eventfd to wake the other side: the device polls
  * `to_guest_fd`, the thread polls its own.  A full queue drops the frame,
  * as a full NIC ring would.
+ *
+ * Everything libslirp needs set up (its state, the forwarded ports'
+ * listening sockets) is made before the thread starts.  The thread,
+ * named "slirp", then loads the device I/O seccomp filter (sandbox.c)
+ * and tells slink_new() how that went before it handles a single frame.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <slirp/libslirp.h>
 #include "errbuf.h"
+#include "sandbox.h"
 #include "slirp.h"
 
 #define QUEUE_MAX 512
@@ -56,6 +62,9 @@ struct slink {
 	int thread_fd;              /* eventfd: wake the slirp thread */
 	int guest_fd;               /* eventfd: frames for the guest */
 	pthread_mutex_t lock;
+	pthread_cond_t ready;       /* the thread has loaded its filter */
+	int verdict;                /* 1 pending, 0 or -errno from the filter */
+	int sandbox;                /* load the filter at all */
 	struct queue to_slirp, to_guest;
 	int stop;
 	struct stimer *timers;      /* the slirp thread's alone */
@@ -236,7 +245,17 @@ static int get_revents(int idx, void *opaque)
 static void *run(void *arg)
 {
 	struct slink *s = arg;
+	int filtered = 0;
 
+	pthread_setname_np(pthread_self(), "slirp");
+	if (s->sandbox)
+		filtered = sandbox_enter(SANDBOX_IO);
+	pthread_mutex_lock(&s->lock);
+	s->verdict = filtered;
+	pthread_cond_signal(&s->ready);
+	pthread_mutex_unlock(&s->lock);
+	if (filtered < 0)
+		return NULL;
 	for (;;) {
 		uint32_t timeout = 1000;
 		int64_t ms = now_ns() / 1000000;
@@ -310,17 +329,22 @@ static int add_forward(struct slink *s, const char *spec, char *err, size_t errl
 	return 0;
 }
 
-struct slink *slink_new(const char *const *forwards, unsigned nforwards, char *err, size_t errlen)
+struct slink *slink_new(const char *const *forwards, unsigned nforwards, int sandbox,
+                        char *err, size_t errlen)
 {
 	struct slink *s = calloc(1, sizeof(*s));
 	SlirpConfig cfg;
 	unsigned i;
+	int verdict;
 
 	if (!s) {
 		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->ready, NULL);
+	s->sandbox = sandbox;
+	s->verdict = 1;
 	s->thread_fd = s->guest_fd = -1;
 	s->thread_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->guest_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -352,6 +376,15 @@ struct slink *slink_new(const char *const *forwards, unsigned nforwards, char *e
 		goto fail;
 	}
 	s->started = 1;
+	pthread_mutex_lock(&s->lock);
+	while (s->verdict == 1)
+		pthread_cond_wait(&s->ready, &s->lock);
+	verdict = s->verdict;
+	pthread_mutex_unlock(&s->lock);
+	if (verdict < 0) {
+		errbuf_set(err, errlen, "slirp: seccomp filter: %s", strerror(-verdict));
+		goto fail;
+	}
 	return s;
 fail:
 	slink_free(s);
@@ -426,5 +459,6 @@ void slink_free(struct slink *s)
 		close(s->guest_fd);
 	free(s->pfd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->ready);
 	free(s);
 }

@@ -10,8 +10,9 @@
 struct slink;
 
 /* forwards: "tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" (or udp).
- * NULL with err set on failure. */
-struct slink *slink_new(const char *const *forwards, unsigned nforwards,
+ * With sandbox, the thread runs under the I/O seccomp filter.  NULL
+ * with err set on failure. */
+struct slink *slink_new(const char *const *forwards, unsigned nforwards, int sandbox,
                         char *err, size_t errlen);
 void slink_free(struct slink *s);
 /* Readable when frames wait for the guest. */

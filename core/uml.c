@@ -12,6 +12,11 @@
  * made.  A guardian process stands between (see guard()), so that even a
  * vmlua killed outright leaves nothing running.  When it ends we reap it
  * and say why (see luml.c).
+ *
+ * Once started, vmlua may drop root (sandbox.c) while linux.uml and its
+ * guardian stay as they were; a signal from `nobody` could not reach
+ * them.  So stopping the machine also writes a byte into the guardian's
+ * stop pipe, and the guardian, which may, does the killing.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -30,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "errbuf.h"
@@ -44,6 +50,7 @@ struct uml_vm {
 	int in_fd;          /* our end of the console input pipe */
 	int out_fd;         /* our end of the output pipe */
 	int exit_fd;        /* a pidfd: readable once the child ends; or -1 */
+	int stop_fd;        /* a byte here asks the guardian to kill linux.uml */
 	int eof;
 	int status;         /* wait status once reaped */
 	int reaped;
@@ -224,13 +231,16 @@ static void guardian_orphaned(int sig)
  * is told instead, and kills the whole process group.  When linux.uml
  * ends, the guardian removes the run directory and ends the same way, so
  * vmlua reads linux.uml's exit from it.  Only async-signal-safe calls
- * here: vmlua may have threads.
+ * here: vmlua may have threads.  A byte (or the end) on `stop` is vmlua
+ * asking for linux.uml to go, which it may no longer be allowed to do
+ * itself.
  */
-static void guard(const char *binary, const char *const *argv, const char *rundir, int report)
+static void guard(const char *binary, const char *const *argv, const char *rundir, int report,
+                  int stop)
 {
 	struct sigaction sa;
 	pid_t uml, self = getpid();
-	int status;
+	int status, pidfd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = guardian_orphaned;
@@ -254,6 +264,20 @@ static void guard(const char *binary, const char *const *argv, const char *rundi
 	if (write(report, &uml, sizeof(uml)) != (ssize_t)sizeof(uml))
 		_exit(127);
 	close(report);
+	/* Wait for linux.uml to end, or for vmlua to ask it to.  Without
+	 * pidfds (before Linux 5.3) only the first can be waited for. */
+	pidfd = (int)syscall(SYS_pidfd_open, uml, 0);
+	while (pidfd >= 0) {
+		struct pollfd p[2] = { { stop, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (p[0].revents) {
+			kill_uml(uml);
+			break;
+		}
+	}
 	while (waitpid(uml, &status, 0) < 0)
 		if (errno != EINTR)
 			_exit(127);
@@ -277,6 +301,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 	const char *argv[UML_MAX_ARGS + 4];
 	char uml_dir[UML_RUNDIR_MAX + 16];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, report[2] = { -1, -1 };
+	int stop[2] = { -1, -1 };
 	struct uml_vm *vm;
 	unsigned n = 0;
 	pid_t pid, parent;
@@ -302,7 +327,8 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 	}
 	if (rundir)
 		snprintf(vm->rundir, sizeof(vm->rundir), "%s", rundir);
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0 ||
+	    pipe2(stop, O_CLOEXEC) < 0) {
 		errbuf_set(err, errlen, "pipe: %s", strerror(errno));
 		goto bad;
 	}
@@ -334,7 +360,8 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		    dup2(cin, 3) < 0 || dup2(cout, 4) < 0 || dup2(cout, 1) < 0 ||
 		    dup2(cout, 2) < 0)
 			_exit(127);
-		guard(binary, argv, vm->rundir, report[1]);
+		close(stop[1]);
+		guard(binary, argv, vm->rundir, report[1], stop[0]);
 	}
 	/* UML's processes outlive one another in any order; as subreaper
 	 * the orphans come to us rather than to an init that may not reap
@@ -345,6 +372,8 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 	close(in[0]);
 	close(out[1]);
 	close(report[1]);
+	close(stop[0]);
+	vm->stop_fd = stop[1];
 	if (read(report[0], &vm->uml, sizeof(vm->uml)) != (ssize_t)sizeof(vm->uml))
 		vm->uml = 0;       /* the guardian failed; it exits 127 */
 	close(report[0]);
@@ -359,6 +388,7 @@ bad:
 	if (in[0] >= 0) { close(in[0]); close(in[1]); }
 	if (out[0] >= 0) { close(out[0]); close(out[1]); }
 	if (report[0] >= 0) { close(report[0]); close(report[1]); }
+	if (stop[0] >= 0) { close(stop[0]); close(stop[1]); }
 	remove_rundir(vm->rundir);
 	free(vm);
 	return NULL;
@@ -380,26 +410,40 @@ size_t uml_vm_read(struct uml_vm *vm, char *buf, size_t max)
 	return n > 0 ? (size_t)n : 0;
 }
 
-size_t uml_vm_input(struct uml_vm *vm, const char *buf, size_t len)
+/* write() to a pipe whose reader may have gone, which must not kill us
+ * with SIGPIPE: hold the signal for the call and take it back if it
+ * came.  errno is write's. */
+static ssize_t write_nopipe(int fd, const void *buf, size_t len)
 {
 	sigset_t pipe_set, old;
 	struct timespec zero = { 0, 0 };
 	ssize_t n;
+	int e;
 
-	if (vm->in_fd < 0)
-		return 0;
-	/* A console UML has closed must not kill us with SIGPIPE: hold the
-	 * signal for this write and take it back if it came. */
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(vm->in_fd, buf, len);
-	if (n < 0 && errno == EPIPE) {
+	n = write(fd, buf, len);
+	e = errno;
+	if (n < 0 && e == EPIPE)
 		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return n;
+}
+
+size_t uml_vm_input(struct uml_vm *vm, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (vm->in_fd < 0)
+		return 0;
+	/* A console UML has closed is closed here too. */
+	n = write_nopipe(vm->in_fd, buf, len);
+	if (n < 0 && errno == EPIPE) {
 		close(vm->in_fd);
 		vm->in_fd = -1;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -458,6 +502,10 @@ void uml_vm_kill(struct uml_vm *vm)
 {
 	if (vm->reaped)
 		return;
+	/* The guardian kills for us when we may not (dropped root). */
+	if (vm->stop_fd >= 0 && write_nopipe(vm->stop_fd, "k", 1) < 0) {
+		/* the guardian has gone already */
+	}
 	if (vm->uml > 0)
 		kill_uml(vm->uml);
 	kill(-vm->pid, SIGKILL);
@@ -479,5 +527,7 @@ void uml_vm_destroy(struct uml_vm *vm)
 		close(vm->out_fd);
 	if (vm->exit_fd >= 0)
 		close(vm->exit_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
 	free(vm);
 }

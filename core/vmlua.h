@@ -39,6 +39,7 @@ void vmlua_rng_register(lua_State *L);
 void vmlua_blk_register(lua_State *L);
 void vmlua_net_register(lua_State *L);
 void vmlua_console_register(lua_State *L);
+void vmlua_sandbox_register(lua_State *L);
 
 /* The Device at idx (ldevice.c). */
 struct vdev;

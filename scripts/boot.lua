@@ -43,6 +43,11 @@ options:
   --quiet        do not show the console
   --stats        print wall time, VM exits by reason and vmlua's own peak
                  RSS on stderr at the end
+  --user NAME    once the guest is up, become the user NAME (root only),
+                 as lguest's launcher did
+  --chroot DIR   with --user: once the guest is up, chroot into DIR first
+  --no-seccomp   run vCPU and device threads without their seccomp
+                 filter (for debugging; see docs/sandbox.md)
   -h, --help     show this help
 ]==]
 
@@ -56,7 +61,7 @@ end
 
 local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
   mem = true, cpus = true, timeout = true, log = true, run = true, disk = true,
-  net = true }
+  net = true, user = true, chroot = true }
 
 local function parse(argv)
   local o = {}
@@ -69,6 +74,8 @@ local function parse(argv)
       o.quiet = true
     elseif a == "--stats" then
       o.stats = true
+    elseif a == "--no-seccomp" then
+      o.no_seccomp = true
     else
       local name, value = a:match("^%-%-([%w-]+)=(.*)$")
       name = name or a:match("^%-%-([%w-]+)$")
@@ -102,6 +109,18 @@ local function number(o, name, min)
 end
 
 local o = parse(arg)
+-- --user/--chroot: refuse what cannot be done before anything boots.
+-- Messages from the binding begin with "user '…'" or "chroot '…'".
+local function drop_error(msg)
+  return (msg:gsub("^(%a+) '", "--%1 '"):gsub("^(%a+) needs root", "--%1 needs root"))
+end
+if o.chroot and not o.user then
+  die(1, "--chroot needs --user: root can leave a chroot")
+end
+if o.user then
+  local ok, why = vmlua.core.drop_privileges{ user = o.user, chroot = o.chroot, check = true }
+  if not ok then die(1, "%s", drop_error(why)) end
+end
 local backend = o.backend or "auto"
 if backend ~= "auto" and backend ~= "kvm" and backend ~= "uml" then
   die(1, "--backend must be auto, kvm or uml, got '%s'", backend)
@@ -193,6 +212,7 @@ for _, spec in ipairs(o.nets or {}) do
   else
     die(1, "--net %s: use user[=tcp::HOSTPORT-:GUESTPORT,...] or tap[=NAME]", spec)
   end
+  opts.sandbox = not o.no_seccomp
   local nic, why = require("vmlua.virtio").net(opts)
   if not nic then die(1, "--net: %s", why) end
   devices[#devices + 1] = nic
@@ -209,12 +229,42 @@ local vm, err = vmlua.vm{
   console = o.quiet and "none" or "stdout",
   log = o.log,
   input = not o.quiet,
+  sandbox = not o.no_seccomp,
 }
 if not vm then die(1, "%s", err) end
 
 local t0 = vmlua.core.monotonic()
 local started, serr = vm:start()
 if not started then die(5, "%s", serr) end
+
+-- --user/--chroot: drop root once nothing needs it.  A kvm guest is in
+-- memory and /dev/kvm is open by now.  linux.uml reads its initrd as it
+-- sets up, before it prints a word, and connects to each device's
+-- socket as it probes it: wait for both; then the scratch initrd and
+-- the sockets' names can go, as nobody could remove them afterwards.
+local function drop_privileges()
+  if vm.backend == "uml" then
+    local deadline = vmlua.core.monotonic() + 60
+    while true do
+      local ready = vm:output() ~= ""
+      for _, srv in ipairs(vm.servers) do ready = ready and srv.connected end
+      if ready then break end
+      if vm:wait(0.05) then return end          -- it ended already
+      if vmlua.core.monotonic() > deadline then
+        vm:close()
+        die(5, "--user: the guest did not come up within 60 s; root was kept")
+      end
+    end
+    for _, srv in ipairs(vm.servers) do os.remove(srv.path) end
+  end
+  if scratch_file then os.remove(scratch_file); scratch_file = nil end
+  local ok, why = vmlua.core.drop_privileges{ user = o.user, chroot = o.chroot }
+  if not ok then
+    vm:close()
+    die(1, "%s", drop_error(why))
+  end
+end
+if o.user then drop_privileges() end
 local ok, reason, detail = pcall(vm.wait, vm, timeout)
 if not ok then
   vm:close()

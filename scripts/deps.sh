@@ -6,7 +6,7 @@ set -e
 # flex, bison, bc and xz-utils build the UML virtio-rng module (make guest);
 # tmux gives the REPL spec a real terminal; valgrind runs a boot under
 # memcheck (spec/valgrind_spec.lua).  make test SANITIZE=1 adds clang.
-PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev lua-busted lz4 util-linux acpica-tools cpio
+PKGS="gcc make lua5.4 liblua5.4-dev libreadline-dev libslirp-dev libseccomp-dev lua-busted lz4 util-linux acpica-tools cpio
 	flex bison bc xz-utils binutils e2fsprogs tmux valgrind $*"
 missing=""
 for p in $PKGS; do

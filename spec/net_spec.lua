@@ -53,7 +53,7 @@ describe("vmlua.virtio.net", function()
     assert.has_error(function() virtio.net{ hook = 1 } end,
       "bad argument #1 to 'net' (option 'hook' must be a function(frame, direction))")
     assert.has_error(function() virtio.net{ slirp = true } end,
-      "bad argument #1 to 'net' (unknown option 'slirp' (mac, switch, tap, user, hook, queue))")
+      "bad argument #1 to 'net' (unknown option 'slirp' (mac, switch, tap, user, hook, queue, sandbox))")
     assert.has_error(function() virtio.net{ user = "yes" } end,
       "bad argument #1 to 'net' (option 'user' must be true or { forwards = { ... } })")
     assert.has_error(function() virtio.net{ user = true, tap = "t0" } end,

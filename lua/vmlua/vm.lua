@@ -23,7 +23,7 @@ local PANIC = "Kernel panic %- not syncing[^\n]*"
 local options = {
   backend = "string", memory = "size", cpus = "number", kernel = "string",
   initrd = "string", cmdline = "string", console = "console",
-  log = "string", input = "boolean", devices = "devices",
+  log = "string", input = "boolean", devices = "devices", sandbox = "boolean",
 }
 
 local function argerror(msg)
@@ -75,7 +75,9 @@ end
 -- @tparam table opts backend ("auto"|"kvm"|"uml"), memory ("256M"), cpus
 --   (1), kernel (path), initrd (path), cmdline (string), console
 --   ("stdout", "none"/false or a function(data)), log (path), input
---   (forward stdin), devices (vmlua.Device objects)
+--   (forward stdin), devices (vmlua.Device objects), sandbox (false: the
+--   vCPU threads run without their seccomp filter; a net device's
+--   libslirp thread has a `sandbox` option of its own)
 -- @treturn[1] vmlua.VM
 -- @treturn[2] nil
 -- @treturn[2] string a reason a person can act on
@@ -181,7 +183,7 @@ function M.new_kvm(opts)
   })
   if not kernel then return nil, err end
   local machine
-  machine, err = core.kvm_vm{ memory = mem, cpus = cpus }
+  machine, err = core.kvm_vm{ memory = mem, cpus = cpus, sandbox = opts.sandbox }
   if not machine then return nil, err end
   for i, dev in ipairs(devices) do
     ok, err = machine:add_device(dev, mmio[i].base, mmio[i].gsi)
