@@ -218,11 +218,9 @@ describe("vmlua.sandbox", function()
     end
 
     it("drops to nobody in a chroot while the guest runs, and the guest finishes its command", function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir " .. dir))
+      local dir = env.tmpdir()
       local log = os.tmpname()
-      local pid = env.sh(("build/vmlua scripts/boot.lua --backend uml --timeout 60 --user nobody " ..
+      local pid = env.sh((env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 --user nobody " ..
         "--chroot %s --net user --run 'echo sandbox-start; sleep 4; echo sandbox-done' >%s 2>&1 </dev/null & echo $!")
         :format(dir, log)):match("%d+")
       -- From outside: the uid, the root directory, the threads.
@@ -255,7 +253,7 @@ describe("vmlua.sandbox", function()
 
     it("refuses bad arguments with a message naming them", function()
       local function boot(args)
-        return env.sh("build/vmlua scripts/boot.lua --backend uml --run true " .. args .. " 2>&1")
+        return env.sh(env.vmlua .. " scripts/boot.lua --backend uml --run true " .. args .. " 2>&1")
       end
       local out, code = boot("--user nosuchuser-vmlua")
       assert.equal("boot.lua: --user 'nosuchuser-vmlua': no such user\n", out)
@@ -270,7 +268,7 @@ describe("vmlua.sandbox", function()
       assert.equal("boot.lua: --chroot needs --user: root can leave a chroot\n", out)
       assert.equal(1, code)
       out, code = env.sh("setpriv --reuid=" .. nobody .. " --regid=" .. nobody .. " --clear-groups " ..
-        "build/vmlua scripts/boot.lua --backend uml --run true --user nobody 2>&1")
+        env.vmlua .. " scripts/boot.lua --backend uml --run true --user nobody 2>&1")
       assert.equal("boot.lua: --user needs root (running as uid " .. nobody .. ")\n", out)
       assert.equal(1, code)
     end)

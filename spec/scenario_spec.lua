@@ -24,9 +24,7 @@ describe("vmlua test", function()
   end)
 
   it("names a scenario file that cannot load, and a malformed scenario", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
+    local dir = env.tmpdir()
     write(dir .. "/bad.lua", "scenario 'no body' { timeout = 5 }\n")
     local out, status = env.sh(env.vmlua .. " test " .. dir .. " 2>&1")
     assert.equal(126, status)
@@ -70,9 +68,7 @@ describe("vmlua test on real guests #uml", function()
   end)
 
   it("counts failures in its exit status, keeps their boot logs, and filters", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
+    local dir = env.tmpdir()
     write(dir .. "/fails.lua", [[
 scenario "an assertion fails" {
   function(vm) assert(vm.console:run("echo 1") == "2\n", "one is not two") end,

@@ -632,9 +632,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
   -- and a UML left to itself would write to $HOME/.uml.  check(): the
   -- directory is empty again and no linux.uml of this run is left.
   local function watched()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
+    local dir = env.tmpdir()
     return {
       env = ("TMPDIR=%s HOME=%s "):format(dir, dir),
       check = function()

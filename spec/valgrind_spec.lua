@@ -43,9 +43,7 @@ describe("vmlua under valgrind #slow #uml", function()
   end
 
   it("boots the default uml guest, runs a command and powers off: no memory error, nothing lost", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. dir))
+    local dir = env.tmpdir()
     local out, status = env.sh(("valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=none " ..
       "--log-file=%s/vg.%%p %s scripts/boot.lua --backend uml --timeout 300 --run 'echo ran:$((6*7))' 2>&1 </dev/null")
       :format(dir, env.vmlua))

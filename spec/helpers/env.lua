@@ -51,6 +51,14 @@ function env.sh(cmd)
   return out:gsub("::status=%d+\n?$", ""), status
 end
 
+-- A new empty directory of our own; the caller removes it.
+function env.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  return dir
+end
+
 -- s quoted for the shell, as one word.
 function env.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
