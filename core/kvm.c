@@ -357,7 +357,15 @@ int kvm_vm_service(struct kvm_vm *vm)
 {
 	unsigned i;
 	int served = 0;
+	uint64_t n;
 
+	/* Take the wakeup before looking at the requests: one posted after
+	 * this read writes the eventfd again, so the loop's next poll sees
+	 * it.  Taken after (as kvm_vm_output once did), a request posted
+	 * in between lost its wakeup and waited out the poll timeout. */
+	if (read(vm->event_fd, &n, sizeof(n)) < 0) {
+		/* nothing pending: fine */
+	}
 	for (i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = &vm->vcpu[i];
 		struct mmio_req r;
@@ -907,12 +915,8 @@ int kvm_vm_event_fd(const struct kvm_vm *vm)
 
 size_t kvm_vm_output(struct kvm_vm *vm, char *buf, size_t max)
 {
-	uint64_t n;
 	size_t take;
 
-	if (read(vm->event_fd, &n, sizeof(n)) < 0) {
-		/* nothing pending: fine */
-	}
 	pthread_mutex_lock(&vm->lock);
 	take = vm->out_len < max ? vm->out_len : max;
 	memcpy(buf, vm->out, take);

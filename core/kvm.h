@@ -54,9 +54,10 @@ void kvm_vm_destroy(struct kvm_vm *vm);
 void kvm_vm_pause(struct kvm_vm *vm);
 void kvm_vm_resume(struct kvm_vm *vm);
 
-/* Readable when there is console output or the machine has exited. */
+/* Readable when there is console output, a posted MMIO access or the
+ * machine has exited; kvm_vm_service() clears it. */
 int kvm_vm_event_fd(const struct kvm_vm *vm);
-/* Take up to max bytes of console output; clears the event. */
+/* Take up to max bytes of console output. */
 size_t kvm_vm_output(struct kvm_vm *vm, char *buf, size_t max);
 /* Queue bytes for the UART; returns how many were taken. */
 size_t kvm_vm_input(struct kvm_vm *vm, const char *buf, size_t len);
@@ -75,7 +76,8 @@ typedef void (*kvm_mmio_write_fn)(void *opaque, uint64_t off, unsigned size,
                                   uint64_t val);
 int kvm_vm_add_mmio(struct kvm_vm *vm, uint64_t base, uint64_t size,
                     kvm_mmio_read_fn rd, kvm_mmio_write_fn wr, void *opaque);
-/* Serve the accesses vCPUs have posted; returns how many. */
+/* Clear the event, then serve the accesses vCPUs have posted; returns
+ * how many.  Call it before kvm_vm_output() and before polling. */
 int kvm_vm_service(struct kvm_vm *vm);
 /* An eventfd KVM signals when the guest writes `datamatch` (len bytes)
  * at `addr`, without an exit to us; or -errno. */

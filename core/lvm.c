@@ -304,6 +304,7 @@ static int m_poll(lua_State *L)
 		size_t got;
 		if (poll(&more, 1, 2) <= 0)
 			break;
+		kvm_vm_service(v->vm);
 		got = kvm_vm_output(v->vm, buf + n, sizeof(buf) - n);
 		n += got;
 		e = kvm_vm_exit_reason(v->vm, detail, sizeof(detail));
