@@ -159,9 +159,14 @@ function M.run_one(sc, backend)
   for _, vm in ipairs(vms) do vm:close() end
   if ok then
     result = { name = sc.name, ok = true }
-    for _, l in ipairs(logs) do os.remove(l) end
   else
     result = fail(err)
+  end
+  -- Keep the boot logs of a failure someone has to look into; an
+  -- expected one (xfail) would only pile up in /tmp run after run.
+  if ok or spec.xfail then
+    for _, l in ipairs(logs) do os.remove(l) end
+  else
     result.logs = logs
   end
   result.xfail = spec.xfail
