@@ -26,10 +26,7 @@ static int l_blk(lua_State *L)
 	if (lua_getfield(L, 1, "path") != LUA_TSTRING)
 		return luaL_argerror(L, 1, "option 'path' must be the image's file name");
 	o.path = lua_tostring(L, -1);
-	t = lua_getfield(L, 1, "readonly");
-	if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-		return luaL_argerror(L, 1, "option 'readonly' must be a boolean");
-	o.readonly = lua_toboolean(L, -1);
+	o.readonly = vmlua_optboolean(L, 1, "readonly", 0);
 	t = lua_getfield(L, 1, "cow");
 	if (t == LUA_TSTRING) {
 		o.cow = 1;

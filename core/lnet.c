@@ -127,7 +127,7 @@ static int l_net(lua_State *L)
 	const char *forwards[NET_MAX_FORWARDS];
 	unsigned nforwards = 0;
 	char err[256];
-	int has_hook = 0, user = 0, sandbox = 1, t;
+	int has_hook = 0, user = 0, sandbox, t;
 
 	vmlua_checknargs(L, 1);
 	if (lua_isnoneornil(L, 1)) {
@@ -191,11 +191,7 @@ static int l_net(lua_State *L)
 		if (size < 4 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
 			return luaL_argerror(L, 1, "option 'queue' must be a power of 2 from 4 to 32768");
 	}
-	if (lua_getfield(L, 1, "sandbox") != LUA_TNIL) {
-		if (!lua_isboolean(L, -1))
-			return luaL_argerror(L, 1, "option 'sandbox' must be a boolean");
-		sandbox = lua_toboolean(L, -1);
-	}
+	sandbox = vmlua_optboolean(L, 1, "sandbox", 1);
 	lua_settop(L, 1);
 	n = net_new(mac);
 	if (!n)

@@ -41,9 +41,7 @@ static int l_drop_privileges(lua_State *L)
 			return luaL_argerror(L, 1, "option 'chroot' must be a directory");
 		dir = lua_tostring(L, -1);
 	}
-	if (lua_getfield(L, 1, "check") != LUA_TNIL && !lua_isboolean(L, -1))
-		return luaL_argerror(L, 1, "option 'check' must be a boolean");
-	check = lua_toboolean(L, -1);
+	check = vmlua_optboolean(L, 1, "check", 0);
 	if (!user && !dir)
 		return luaL_argerror(L, 1, "option 'user' or 'chroot' is required");
 	/* The strings stay referenced by the options table meanwhile. */

@@ -48,7 +48,6 @@ static int l_uml_find(lua_State *L)
 	return 1;
 }
 
-/* uml_vm{ binary = PATH, args = { ... } } -> machine, or nil, message */
 /* core.uml_rundir() -> path | fail, message: a fresh private directory
  * for one machine's sockets; core.uml_vm{rundir = path} takes it over. */
 static int l_uml_rundir(lua_State *L)
@@ -62,6 +61,8 @@ static int l_uml_rundir(lua_State *L)
 	return 1;
 }
 
+/* uml_vm{ binary = PATH, args = { ... }, rundir = PATH } -> machine, or
+ * nil, message */
 static int l_uml_vm(lua_State *L)
 {
 	const char *args[257];

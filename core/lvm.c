@@ -78,11 +78,7 @@ static int l_vm(lua_State *L)
 		return luaL_argerror(L, 1, lua_pushfstring(L,
 		        "field 'cpus' must be 1..%d, got %I", KVM_MAX_VCPUS, cpus));
 	lua_pop(L, 1);
-	lua_getfield(L, 1, "sandbox");
-	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-		return luaL_argerror(L, 1, "field 'sandbox' must be a boolean");
-	sandbox = lua_isnil(L, -1) || lua_toboolean(L, -1);
-	lua_pop(L, 1);
+	sandbox = vmlua_optboolean(L, 1, "sandbox", 1);
 
 	v = lua_newuserdatauv(L, sizeof(*v), 2);
 	memset(v, 0, sizeof(*v));

@@ -133,6 +133,18 @@ void vmlua_checkoptions(lua_State *L, int idx, const char *const *names)
 	}
 }
 
+int vmlua_optboolean(lua_State *L, int idx, const char *key, int dflt)
+{
+	int t = lua_getfield(L, idx, key), b = dflt;
+
+	if (t == LUA_TBOOLEAN)
+		b = lua_toboolean(L, -1);
+	else if (t != LUA_TNIL)
+		luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a boolean", key));
+	lua_pop(L, 1);
+	return b;
+}
+
 struct vmlua_fn *vmlua_fn_new(lua_State *L, int idx)
 {
 	struct vmlua_fn *f = malloc(sizeof(*f));

@@ -126,6 +126,9 @@ void vmlua_checknargs(lua_State *L, int max);
 /* Raise an argument error naming the first key of the options table at
  * idx that is not one of names (NULL-terminated), and listing them. */
 void vmlua_checkoptions(lua_State *L, int idx, const char *const *names);
+/* The boolean option `key` of the table at idx, or dflt when it is nil;
+ * anything else raises "option 'key' must be a boolean". */
+int vmlua_optboolean(lua_State *L, int idx, const char *key, int dflt);
 /* A Lua function kept for C to call later (from the main thread). */
 struct vmlua_fn {
 	lua_State *L;

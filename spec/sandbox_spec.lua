@@ -120,10 +120,8 @@ describe("vmlua.sandbox", function()
   end)
 
   describe("the real threads #kvm", function()
-    local ok, why = env.kvm()
-    if not ok then pending("needs the kvm backend: " .. why) return end
-    local have, whynot = env.have_selftest()
-    if not have then pending(whynot) return end
+    local ok, why = env.kvm_selftest()
+    if not ok then pending(why) return end
 
     local function selftest(sandbox)
       local vm = assert(vmlua.vm{ backend = "kvm", kernel = env.selftest, memory = "256M", cpus = 2,

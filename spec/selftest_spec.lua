@@ -5,10 +5,8 @@ local vmlua = require "vmlua"
 local env = require "helpers.env"
 
 describe("selftest guest #kvm", function()
-  local ok, why = env.kvm()
-  if not ok then pending("needs the kvm backend: " .. why) return end
-  local have, whynot = env.have_selftest()
-  if not have then pending(whynot) return end
+  local ok, why = env.kvm_selftest()
+  if not ok then pending(why) return end
 
   for _, cpus in ipairs{ 1, 2 } do
     for _, mem in ipairs{ "256M", "5G" } do
@@ -36,10 +34,8 @@ describe("selftest guest #kvm", function()
 end)
 
 describe("selftest guest with virtio-mmio devices #kvm", function()
-  local ok, why = env.kvm()
-  if not ok then pending("needs the kvm backend: " .. why) return end
-  local have, whynot = env.have_selftest()
-  if not have then pending(whynot) return end
+  local ok, why = env.kvm_selftest()
+  if not ok then pending(why) return end
 
   it("drives a Lua rng and a Lua echo device through a round trip each", function()
     local rng = dofile("scripts/devices/rng.lua")(function(n) return ("\x5a\xa5"):rep(n // 2) end)

@@ -35,6 +35,13 @@ function env.have_selftest()
   return false, env.selftest .. " missing: run make selftest"
 end
 
+-- The kvm backend and the selftest guest both, for specs that boot it.
+function env.kvm_selftest()
+  local ok, why = env.kvm()
+  if not ok then return false, "needs the kvm backend: " .. why end
+  return env.have_selftest()
+end
+
 -- Is there a file we can read at path?
 function env.readable(path)
   local f = io.open(path, "rb")
