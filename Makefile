@@ -81,7 +81,7 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(G)/guest/selftest.elf
 
-.PHONY: all test run run-selftest guest selftest kernel fuzz bench lint install clean deps help
+.PHONY: all test run run-selftest guest selftest kernel fuzz bench lint install uninstall clean deps deps-run help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
@@ -102,7 +102,9 @@ help:
 	@echo "make lint       static checks (cppcheck)"
 	@echo "make clean      remove build/ and build-san/"
 
-$(B)/core/%.o: core/%.c
+# Every object waits for the packages it builds with (deps-run installs
+# only the missing ones, as root; it says what to do otherwise).
+$(B)/core/%.o: core/%.c | deps-run
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -114,15 +116,21 @@ $(MODULE): $(CORE_OBJS)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 selftest: $(SELFTEST)
-$(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S guest/selftest/*.ld guest/selftest/*.sh guest/selftest/Makefile)
+$(SELFTEST): $(wildcard guest/selftest/*.c guest/selftest/*.h guest/selftest/*.S guest/selftest/*.ld guest/selftest/*.sh guest/selftest/Makefile) | deps-run
 	$(MAKE) -C guest/selftest OUT=$(abspath $(SELFTEST))
 
+# What make and make run need, and what make test needs besides.
+deps-run:
+	@sh scripts/deps.sh run $(DEPS_EXTRA)
 deps:
-	@sh scripts/deps.sh $(DEPS_EXTRA)
+	@sh scripts/deps.sh test $(DEPS_EXTRA)
 
-# Debian's cloud kernel, for the stock-kernel smoke spec (cached).
-kernel: deps
+# Debian's cloud kernel, for the stock-kernel smoke spec (cached), put
+# where vmlua.guest("kvm") finds it.
+kernel: deps-run
 	@sh scripts/fetch-kernel.sh $(G)/guest-cache
+	@mkdir -p $(GUEST_DIR)/kvm
+	@cmp -s $(G)/guest-cache/kvm/vmlinuz $(GUEST_DIR)/kvm/vmlinuz || cp $(G)/guest-cache/kvm/vmlinuz $(GUEST_DIR)/kvm/vmlinuz
 
 # Under SANITIZE=1 busted runs in $(B)/lua-san, a Lua interpreter linked
 # with the sanitizers (see spec/helpers/lua_san.c), loads $(B)'s module,
@@ -162,7 +170,7 @@ $(B)/lua-san: spec/helpers/lua_san.c
 BENCH_RUNS ?= 10
 FLAKE_RUNS ?= 100
 bench: all guest kernel $(B)/vu-peer
-	@sh scripts/deps.sh qemu-system-x86 hyperfine
+	@sh scripts/deps.sh test qemu-system-x86 hyperfine
 	@rm -rf $(B)/bench/results
 	bash bench/boot.sh $(BENCH_RUNS)
 	$(VMLUA) bench/notify_hook.lua
@@ -183,10 +191,14 @@ $(B)/vu-peer: spec/helpers/vu_peer.c
 	@mkdir -p $(B)
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -o $@ $<
 
-# The default guest for the uml backend (cached in build/guest-cache).
-GUEST = $(G)/guest/uml/initramfs.cpio
-guest: $(VMLUA) deps kernel
-	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(G)/guest/uml
+# The default guest: linux.uml and its initramfs in GUEST_DIR/uml, the
+# cloud kernel in GUEST_DIR/kvm; the packages cached in build/guest-cache.
+# GUEST_DIR defaults to the build tree, beside build/vmlua, where
+# vmlua.guest() looks first; make guest GUEST_DIR=~/.cache/vmlua/guest
+# builds the per-user one an installed vmlua finds.
+GUEST_DIR ?= $(G)/guest
+guest: $(VMLUA) deps-run kernel
+	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(GUEST_DIR)
 
 # The main job: build, build the guest, boot it, run a command, power off.
 # RUN_CMD is taken as written ($(value)), quoted for the shell, so

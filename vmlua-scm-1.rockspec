@@ -14,8 +14,12 @@ vmlua executable is built with `make`.
 ]],
   license = "MIT",
 }
+-- luaposix: on Debian 12, Debian 13's lua-posix .deb, which make
+-- installs (scripts/deps.sh); argparse: Debian 12's lua-argparse.
 dependencies = {
   "lua >= 5.4, < 5.5",
+  "luaposix >= 36",
+  "argparse >= 0.7",
 }
 build = {
   type = "builtin",
@@ -68,6 +72,7 @@ build = {
     ["vmlua.cpio"] = "lua/vmlua/cpio.lua",
     ["vmlua.console"] = "lua/vmlua/console.lua",
     ["vmlua.test"] = "lua/vmlua/test.lua",
+    ["vmlua.paths"] = "lua/vmlua/paths.lua",
   },
 }
 test = {

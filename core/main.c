@@ -25,7 +25,8 @@
 
 static const char usage[] =
 "usage: vmlua [options] [script [args]]\n"
-"       vmlua test [FILE|DIR ...] [--tap | --junit FILE] [-j N] [--filter PAT] [--backend B]\n"
+"       vmlua boot [options]      (boot a guest; vmlua boot --help)\n"
+"       vmlua test [FILE|DIR ...] (run scenarios; vmlua test --help)\n"
 "\n"
 "Run a Lua script that builds and boots virtual machines.\n"
 "\n"
@@ -38,9 +39,10 @@ static const char usage[] =
 "  --          stop handling options\n"
 "  -           run standard input\n"
 "\n"
-"With no script, vmlua starts an interactive prompt.  `vmlua test` runs\n"
-"regression scenarios (vmlua test --help; a script named test: vmlua ./test).\n"
-"Example: vmlua scripts/boot.lua --help\n";
+"With no script, vmlua starts an interactive prompt.  `vmlua boot` runs the\n"
+"boot script vmlua ships (scripts/boot.lua), `vmlua test` the regression\n"
+"scenarios (a script named boot or test: vmlua ./boot).  See vmlua(1).\n"
+"Example: vmlua boot --run 'uname -a'\n";
 
 /* The one Lua state of this process, for the signal handler. */
 static lua_State *global_L;
@@ -109,16 +111,19 @@ static int docall(lua_State *L, int nargs, int nres)
 }
 
 /*
- * Let `require` find vmlua's Lua modules: in a build tree they are in
- * ../lua next to build/vmlua; once installed they are on Lua's own path.
+ * Let `require` find vmlua's Lua modules wherever vmlua is: in a build
+ * tree they are in ../lua next to build/vmlua; installed under a prefix
+ * P they are in P/share/lua/5.4, beside P/bin/vmlua, whether or not P is
+ * on Lua's own path.  Whichever of the two is there goes first.
  */
-static void setup_path(lua_State *L, const char *argv0)
+static void setup_path(lua_State *L)
 {
-	char exe[PATH_MAX], dir[PATH_MAX + 32];
+	static const char *const trees[] = { "lua", "share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR };
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
+	size_t i;
 
-	(void)argv0;
 	if (n <= 0)
 		return;
 	exe[n] = '\0';
@@ -126,15 +131,18 @@ static void setup_path(lua_State *L, const char *argv0)
 	if (!slash)
 		return;
 	*slash = '\0';
-	snprintf(dir, sizeof(dir), "%s/../lua/vmlua/init.lua", exe);
-	if (access(dir, R_OK) != 0)
+	for (i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+		snprintf(probe, sizeof(probe), "%s/../%s/vmlua/init.lua", exe, trees[i]);
+		if (access(probe, R_OK) != 0)
+			continue;
+		lua_getglobal(L, "package");
+		lua_pushfstring(L, "%s/../%s/?.lua;%s/../%s/?/init.lua;", exe, trees[i], exe, trees[i]);
+		lua_getfield(L, -2, "path");
+		lua_concat(L, 2);
+		lua_setfield(L, -2, "path");
+		lua_pop(L, 1);
 		return;
-	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s/../lua/?.lua;%s/../lua/?/init.lua;", exe, exe);
-	lua_getfield(L, -2, "path");
-	lua_concat(L, 2);
-	lua_setfield(L, -2, "path");
-	lua_pop(L, 1);
+	}
 }
 
 /* Make `require "vmlua.core"` find the built-in module. */
@@ -306,8 +314,32 @@ static int run_test(lua_State *L, int argc, char **argv)
 	return status;
 }
 
+/* The path of a script vmlua ships (vmlua.paths.shipped), malloc'ed, or
+ * NULL after saying why. */
+static char *shipped_script(lua_State *L, const char *name)
+{
+	char *path = NULL;
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "vmlua.paths");
+	if (docall(L, 1, 1) != LUA_OK)
+		return NULL;
+	lua_getfield(L, -1, "shipped");
+	lua_pushstring(L, name);
+	if (docall(L, 1, 2) != LUA_OK) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	if (lua_isstring(L, -2))
+		path = strdup(lua_tostring(L, -2));
+	else
+		fprintf(stderr, "vmlua: %s\n", luaL_optstring(L, -1, "cannot find the script"));
+	lua_pop(L, 3);
+	return path;
+}
+
 /* The process's Lua state: libraries, vmlua.core, the module path. */
-static lua_State *new_state(const char *argv0)
+static lua_State *new_state(void)
 {
 	lua_State *L = luaL_newstate();
 
@@ -318,23 +350,33 @@ static lua_State *new_state(const char *argv0)
 	global_L = L;
 	luaL_openlibs(L);
 	preload_core(L);
-	setup_path(L, argv0);
+	setup_path(L);
 	return L;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o;
-	lua_State *L;
+	lua_State *L = NULL;
+	char *boot = NULL;
 	int status = 0, last;
 
 	if (argc >= 2 && strcmp(argv[1], "test") == 0) {
-		if (!(L = new_state(argv[0])))
+		if (!(L = new_state()))
 			return 1;
 		status = run_test(L, argc, argv);
 		global_L = NULL;
 		lua_close(L);
 		return status;
+	}
+	if (argc >= 2 && strcmp(argv[1], "boot") == 0) {
+		if (!(L = new_state()))
+			return 1;
+		if (!(boot = shipped_script(L, "boot.lua"))) {
+			lua_close(L);
+			return 1;
+		}
+		argv[1] = boot;     /* vmlua boot ARGS is vmlua PATH/boot.lua ARGS */
 	}
 	if (parse_args(argc, argv, &o) < 0)
 		return 1;
@@ -347,7 +389,7 @@ int main(int argc, char **argv)
 		if (!o.script && !o.has_exec && !o.interactive)
 			return 0;
 	}
-	if (!(L = new_state(argv[0])))
+	if (!L && !(L = new_state()))
 		return 1;
 	create_arg(L, argv, argc, o.script ? o.script : 0);
 	lua_gc(L, LUA_GCRESTART);
@@ -362,5 +404,6 @@ int main(int argc, char **argv)
 		status = vmlua_repl(L);
 	global_L = NULL;
 	lua_close(L);   /* runs __gc: guests stop, the tty is restored */
+	free(boot);
 	return status;
 }

@@ -131,25 +131,19 @@ if backend == "auto" then
   if not backend then die(1, "%s", why) end
 end
 
--- What `make guest` builds: the uml guest's kernel and initramfs, and
--- Debian's cloud kernel for kvm, which boots the same busybox initramfs.
-local GUEST_KERNEL = { uml = "build/guest-cache/uml/root/usr/bin/linux.uml",
-                       kvm = "build/guest-cache/kvm/vmlinuz" }
-local GUEST_INITRD = "build/guest/uml/initramfs.cpio"
-local function exists(p) local f = io.open(p, "rb"); if f then f:close() end return f ~= nil end
--- Stock kernels boot under kvm only with vmx/svm; without, --kernel
--- stays required there (the selftest guest is what runs).
-local default_guest = backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()
-  and exists(GUEST_KERNEL.kvm))
-if default_guest then
-  if not o.kernel and exists(GUEST_KERNEL[backend]) then o.kernel = GUEST_KERNEL[backend] end
+-- The default guest (what `make guest` builds, found from any
+-- directory): linux.uml and a busybox initramfs for uml, and Debian's
+-- cloud kernel booting the same initramfs on kvm.  Stock kernels boot
+-- under kvm only with vmx/svm; without, --kernel stays required there
+-- (the selftest guest is what runs).
+if backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()) then
+  local guest, why = vmlua.guest(backend)
+  if not o.kernel and guest then o.kernel = guest.kernel end
   if not o.initrd then
-    if not exists(GUEST_INITRD) then
-      die(1, "no --initrd, and %s is missing: run make guest", GUEST_INITRD)
-    end
-    o.initrd = GUEST_INITRD
+    if not guest then die(1, "no --initrd, and %s", why) end
+    o.initrd = guest.initrd
   end
-  o.cmdline = o.cmdline or (backend == "uml" and "quiet" or "console=ttyS0 quiet")
+  o.cmdline = o.cmdline or (guest and guest.cmdline) or "quiet"
 end
 if not o.kernel then die(1, "--kernel PATH is required (see --help)") end
 

@@ -2,6 +2,10 @@
 --
 --   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]
 --
+-- OUT is a guest directory (default: the per-user cache,
+-- ~/.cache/vmlua/guest), the kind vmlua.guest() looks in: the guest
+-- goes to OUT/uml/linux.uml and OUT/uml/initramfs.cpio.  CACHE keeps the
+-- downloaded packages (default ~/.cache/vmlua/guest-cache).
 -- Fetches Debian's user-mode-linux and busybox-static with apt-get
 -- download into a cache (once; offline after that), builds the
 -- virtio-rng module Debian's UML lacks (scripts/uml-virtio-rng.sh), and
@@ -9,8 +13,12 @@
 -- /etc/vmlua/run if a scenario put one there, or gives a shell on the
 -- console.  Prints a line for each step.
 local cpio = require "vmlua.cpio"
+local paths = require "vmlua.paths"
 
-local o = { cache = "build/guest-cache", out = "build/guest/uml" }
+local user_cache = paths.cache_dir() or "."
+local o = { cache = user_cache .. "/guest-cache", out = user_cache .. "/guest" }
+-- The helper scripts sit beside this one, in the checkout or installed.
+local here = (arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local i = 1
 while i <= #arg do
   local a = arg[i]
@@ -42,8 +50,9 @@ local function lines(cmd)
 end
 
 local debs, root = o.cache .. "/debs", o.cache .. "/uml/root"
-local initrd = o.out .. "/initramfs.cpio"
-sh("mkdir -p " .. q(debs) .. " " .. q(o.out))
+local outdir = o.out .. "/uml"
+local initrd = outdir .. "/initramfs.cpio"
+sh("mkdir -p " .. q(debs) .. " " .. q(outdir))
 
 -- 1. The packages, downloaded once.
 for _, pkg in ipairs{ "user-mode-linux", "busybox-static" } do
@@ -70,6 +79,12 @@ local kernel = root .. "/usr/bin/linux.uml"
 local busybox = root .. "/bin/busybox"
 if not exists(kernel) then die("%s missing after unpacking", kernel) end
 if not exists(busybox) then die("%s missing after unpacking", busybox) end
+-- The guest's kernel sits beside its initramfs, where vmlua.guest() finds it.
+if not sh("cmp -s " .. q(kernel) .. " " .. q(outdir .. "/linux.uml") .. " || cp " .. q(kernel) .. " " ..
+          q(outdir .. "/linux.uml")) then
+  die("cannot copy %s into %s", kernel, outdir)
+end
+kernel = outdir .. "/linux.uml"
 local version = lines("ls " .. q(root .. "/usr/lib/uml/modules"))[1]
 if not version then die("no modules in %s/usr/lib/uml/modules", root) end
 local moddir = root .. "/usr/lib/uml/modules/" .. version
@@ -81,7 +96,7 @@ local rng_fresh = false
 if not exists(rng_ko) then
   say("building virtio-rng.ko for linux.uml %s from Debian's linux-source (once)...", version)
   local errf = os.tmpname()
-  if sh(("sh scripts/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(root), q(version),
+  if sh(("sh %s/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(here), q(root), q(version),
       q(o.cache .. "/uml/rng-build"), q(rng_ko), q(errf))) then
     rng_fresh = true
   else

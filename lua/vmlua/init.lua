@@ -46,10 +46,22 @@ vmlua.backends = {
   },
 }
 
+local paths = require "vmlua.paths"
+
+--- The default guest for a backend ("uml" or "kvm"): { kernel, initrd,
+-- cmdline, ready, dir }, or nil and where it looked.  Found from any
+-- directory: beside the executable, in the installed share directory,
+-- or in the per-user cache (see vmlua.paths).
+vmlua.guest = paths.guest
+
+--- The linux.uml every uml machine runs: the given path, else the
+-- default guest's, else one on PATH (true path, or nil and why).
+vmlua.uml_kernel = paths.uml_kernel
+
 vmlua.backends.uml = {
-  --- Is linux.uml there?  true, or false and what to install.
+  --- Is there a linux.uml to run?  true, or false and what to do.
   supported = function()
-    local path, why = core.uml_find()
+    local path, why = vmlua.uml_kernel()
     if path then return true end
     return false, why
   end,

@@ -16,8 +16,6 @@
 -- @module vmlua.test
 local M = {}
 
-local DEFAULT_KERNEL = "build/guest-cache/uml/root/usr/bin/linux.uml"
-local DEFAULT_INITRD = "build/guest/uml/initramfs.cpio"
 local OPTIONS = { backend = true, memory = true, cpus = true, kernel = true, initrd = true,
   cmdline = true, devices = true, machines = true, timeout = true, ready = true,
   xfail = true, [1] = true }
@@ -101,15 +99,18 @@ function M.run_one(sc, backend)
   local result
   -- Build a machine from the scenario's options (o overrides them).
   local function build(name, o)
+    local backend_name = o.backend or spec.backend or backend or "auto"
+    if backend_name == "auto" then backend_name = assert(vmlua.auto_backend()) end
+    local guest = vmlua.guest(backend_name) or {}
     local devices = o.devices
     if devices == nil then devices = spec.devices end
     if type(devices) == "function" then devices = devices(name, ctx) end
     local log = os.tmpname()
     logs[#logs + 1] = log
     local vm, why = vmlua.vm{
-      backend = o.backend or spec.backend or backend or "auto",
-      kernel = o.kernel or spec.kernel or DEFAULT_KERNEL,
-      initrd = o.initrd or spec.initrd or DEFAULT_INITRD,
+      backend = backend_name,
+      kernel = o.kernel or spec.kernel or guest.kernel,
+      initrd = o.initrd or spec.initrd or guest.initrd,
       cmdline = o.cmdline or spec.cmdline or "quiet",
       memory = o.memory or spec.memory or "128M",
       cpus = o.cpus or spec.cpus,
@@ -331,7 +332,11 @@ function M.main(argv, exe)
     return 0
   end
   local list = {}
-  if #o.paths == 0 then o.paths = { "scripts/scenarios" } end
+  if #o.paths == 0 then
+    local dir, why = require("vmlua.paths").shipped("scenarios")
+    if not dir then io.stderr:write("vmlua test: no scenarios given, and ", why, "\n"); return 126 end
+    o.paths = { dir }
+  end
   for _, file in ipairs(files_of(o.paths)) do
     local got, err = M.load(file)
     if not got then

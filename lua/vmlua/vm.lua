@@ -7,6 +7,7 @@
 -- @module vmlua.vm
 local core = require "vmlua.core"
 local console_mod = require "vmlua.console"
+local paths = require "vmlua.paths"
 
 local M = {}
 --- The machines of this process that were started and not yet closed
@@ -85,7 +86,7 @@ end
 -- device is served over its own vhost-user socket, which UML connects to
 -- (virtio_uml.device=SOCKET:ID); the sockets exist from start to exit.
 local function new_uml(opts)
-  local binary, why = core.uml_find(opts.kernel)
+  local binary, why = paths.uml_kernel(opts.kernel)
   if not binary then return nil, why end
   if (opts.cpus or 1) ~= 1 then return nil, "the uml backend runs one CPU" end
   local bytes = core.size(opts.memory or "256M")
