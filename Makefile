@@ -250,11 +250,38 @@ fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/
 
+# Installed like a package: the executable; the Lua modules where the
+# installed vmlua finds them (beside it, under PREFIX/share/lua), and
+# the C module for lua5.4; the boot script (run as `vmlua boot`), the
+# guest builder, the scenarios and example devices in PREFIX/share/vmlua;
+# the default guest, when make guest has built it; docs and vmlua(1).
+SHAREDIR = $(PREFIX)/share/vmlua
+DOCDIR   = $(PREFIX)/share/doc/vmlua
+MANDIR   = $(PREFIX)/share/man/man1
+SHIPPED  = scripts/boot.lua scripts/build-guest.lua scripts/uml-virtio-rng.sh \
+	scripts/fetch-kernel.sh scripts/deps.sh
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_LIBDIR)/vmlua $(DESTDIR)$(LUA_SHAREDIR)/vmlua
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_LIBDIR)/vmlua $(DESTDIR)$(LUA_SHAREDIR)/vmlua \
+		$(DESTDIR)$(SHAREDIR)/scenarios $(DESTDIR)$(SHAREDIR)/devices $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)
 	install -m 755 $(VMLUA) $(DESTDIR)$(PREFIX)/bin/vmlua
 	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/vmlua/core.so
 	install -m 644 lua/vmlua/*.lua $(DESTDIR)$(LUA_SHAREDIR)/vmlua/
+	install -m 755 $(SHIPPED) $(DESTDIR)$(SHAREDIR)/
+	install -m 644 scripts/scenarios/*.lua $(DESTDIR)$(SHAREDIR)/scenarios/
+	install -m 644 scripts/devices/*.lua $(DESTDIR)$(SHAREDIR)/devices/
+	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644; do \
+		if [ -f $(GUEST_DIR)/$${f%:*} ]; then \
+			echo "install $(GUEST_DIR)/$${f%:*}"; \
+			install -D -m $${f#*:} $(GUEST_DIR)/$${f%:*} $(DESTDIR)$(SHAREDIR)/guest/$${f%:*} || exit 1; \
+		fi; done
+	@[ -f $(GUEST_DIR)/uml/initramfs.cpio ] || echo "install: no default guest in $(GUEST_DIR) (make guest first, or make guest GUEST_DIR=~/.cache/vmlua/guest later)"
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/vmlua.1 $(DESTDIR)$(MANDIR)/vmlua.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/vmlua $(DESTDIR)$(LUA_LIBDIR)/vmlua/core.so $(DESTDIR)$(MANDIR)/vmlua.1
+	rm -rf $(DESTDIR)$(LUA_SHAREDIR)/vmlua $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(LUA_LIBDIR)/vmlua 2>/dev/null
 
 clean:
 	rm -rf build build-san

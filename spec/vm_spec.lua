@@ -166,6 +166,26 @@ describe("vmlua.vm()", function()
       assert.has_error(function() vmlua.vm{ kernel = "k", console = 1 } end,
         "bad argument #1 to 'vm' (option 'console' must be 'stdout', 'none', false or a function)")
     end)
+
+    it("refuses a memory size the backend cannot boot in, before anything starts", function()
+      assert.has_error(function() vmlua.vm{ backend = "uml", memory = "0" } end,
+        "bad argument #1 to 'vm' (option 'memory' is '0', but the uml backend needs at least 48M)")
+      assert.has_error(function() vmlua.vm{ backend = "uml", memory = "16M" } end,
+        "bad argument #1 to 'vm' (option 'memory' is '16M', but the uml backend needs at least 48M)")
+      assert.has_error(function() vmlua.vm{ backend = "kvm", kernel = "k", memory = 0 } end,
+        "bad argument #1 to 'vm' (option 'memory' is '0', but the kvm backend needs at least 4M)")
+    end)
+
+    it("points at the caller's line", function()
+      local line = debug.getinfo(1, "l").currentline + 1
+      local ok, err = pcall(function() vmlua.vm{ kernel = "k", color = "red" } end)
+      assert.is_false(ok)
+      assert.equal(("spec/vm_spec.lua:%d: bad argument #1 to 'vm' (unknown option 'color')"):format(line), err)
+      line = debug.getinfo(1, "l").currentline + 1
+      ok, err = pcall(function() vmlua.vm{ backend = "uml", memory = "1M" } end)
+      assert.is_false(ok)
+      assert.matches(("^spec/vm_spec%%.lua:%d: bad argument #1 to 'vm'"):format(line), err)
+    end)
   end)
 
   if not ok then pending("kvm backend unavailable here: " .. tostring(why)) return end

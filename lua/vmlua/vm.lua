@@ -27,8 +27,10 @@ local options = {
   log = "string", input = "boolean", devices = "devices", sandbox = "boolean",
 }
 
-local function argerror(msg)
-  error("bad argument #1 to 'vm' (" .. msg .. ")", 3)
+-- A mistake in vmlua.vm{...}'s options, raised at the script's line
+-- (level: how many calls above the public vmlua.vm the raiser sits).
+local function argerror(msg, level)
+  error("bad argument #1 to 'vm' (" .. msg .. ")", (level or 3) + 1)
 end
 
 local function check_options(opts)
@@ -125,6 +127,13 @@ local function new_uml(opts)
   return vm
 end
 
+-- The least memory each backend can boot anything in: linux.uml panics
+-- below 48 MiB with the default guest (it maps its initrd and memory map
+-- early); the kvm platform needs room for its tables, a kernel and a
+-- stack.  A smaller size is the script's mistake, said before anything
+-- starts.
+local MIN_MEMORY = { uml = 48 << 20, kvm = 4 << 20 }
+
 function M.new(opts)
   check_options(opts)
   local backend = opts.backend or "auto"
@@ -132,6 +141,12 @@ function M.new(opts)
     local b, why = require("vmlua").auto_backend()
     if not b then return nil, why end
     backend = b
+  end
+  local ok, bytes = pcall(core.size, opts.memory or "256M")
+  if not ok then argerror("option 'memory' must be a size such as '256M' or a number of bytes", 2) end
+  if bytes < MIN_MEMORY[backend] then
+    argerror(("option 'memory' is '%s', but the %s backend needs at least %dM"):format(
+      tostring(opts.memory), backend, MIN_MEMORY[backend] >> 20), 2)
   end
   local console, err = console_mod.new{ output = opts.console, log = opts.log }
   if not console then return nil, err end
