@@ -1,4 +1,5 @@
 -- ACPI tables: what a guest reads to learn its CPUs, power and devices.
+local env = require "helpers.env"
 local core = require "vmlua.core"
 local acpi = require "helpers.acpi"
 
@@ -109,7 +110,7 @@ describe("acpi()", function()
       return
     end
     local t, mem = build{ cpus = 2, mmio = { { base = 0xd0000000, size = 0x200, gsi = 5 } } }
-    local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -p " .. dir)
+    local dir = env.tmpdir()
     local f = assert(io.open(dir .. "/dsdt.dat", "wb"))
     f:write(mem:read(t.tables.DSDT.addr, t.tables.DSDT.length)); f:close()
     local p = io.popen("cd " .. dir .. " && iasl -d dsdt.dat >/dev/null 2>&1 && cat dsdt.dsl")

@@ -1,5 +1,6 @@
 -- vmlua.virtio.blk: the C block device over real files, driven by
 -- vmlua.driver with no VM, including requests a hostile driver makes.
+local env = require "helpers.env"
 local core = require "vmlua.core"
 local virtio = require "vmlua.virtio"
 local driver = require "vmlua.driver"
@@ -24,7 +25,7 @@ end
 
 -- A 1 MiB image whose sector n is filled with the byte n % 251.
 local function image()
-  local path = os.tmpname()
+  local path = env.tmpname()
   local t = {}
   for n = 0, 2047 do t[#t + 1] = string.char(n % 251):rep(512) end
   spit(path, table.concat(t))
@@ -86,7 +87,7 @@ describe("vmlua.virtio.blk", function()
       assert.same({ nil, "/tmp: Is a directory" }, { virtio.blk{ path = "/tmp" } })
       assert.same({ nil, "/dev/null: not a regular file or block device" },
         { virtio.blk{ path = "/dev/null" } })
-      local odd = os.tmpname()
+      local odd = env.tmpname()
       spit(odd, ("x"):rep(1000))
       assert.same({ nil, odd .. ": size 1000 is not a whole number of 512-byte sectors" },
         { virtio.blk{ path = odd } })
@@ -239,7 +240,7 @@ describe("vmlua.virtio.blk", function()
 
     it("keeps a named overlay to reopen later over the same master", function()
       local before = slurp(path)
-      local overlay = os.tmpname()
+      local overlay = env.tmpname()
       os.remove(overlay)
       open{ cow = overlay }
       assert.equal(OK, (req(d, { header(OUT, 2047), ("Z"):rep(512), { write = 1 } })))

@@ -43,7 +43,7 @@ describe("vmlua.sandbox", function()
     end)
 
     it("blocks opening a file for writing: nothing is created", function()
-      local path = os.tmpname()
+      local path = env.tmpname()
       os.remove(path)
       assert.same({ nil, "Operation not permitted", EPERM }, { core.sandbox_probe("io", "open_write", path) })
       assert.is_nil(slurp(path))
@@ -172,7 +172,7 @@ describe("vmlua.sandbox", function()
     it("is named and filtered before net{} returns, and a guest's TCP still goes through it", function()
       local busybox = "build/guest-cache/uml/root/bin/busybox"
       local port = 40000 + os.time() % 5000
-      local www = os.tmpname()
+      local www = env.tmpname()
       os.remove(www)
       assert(os.execute(("mkdir -p %s && echo through-the-filter > %s/f.txt"):format(www, www)))
       local pid = env.sh(("%s httpd -f -p 127.0.0.1:%d -h %s >/dev/null 2>&1 & echo $!")
@@ -217,7 +217,7 @@ describe("vmlua.sandbox", function()
 
     it("drops to nobody in a chroot while the guest runs, and the guest finishes its command", function()
       local dir = env.tmpdir()
-      local log = os.tmpname()
+      local log = env.tmpname()
       local pid = env.sh((env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 --user nobody " ..
         "--chroot %s --net user --run 'echo sandbox-start; sleep 4; echo sandbox-done' >%s 2>&1 </dev/null & echo $!")
         :format(dir, log)):match("%d+")

@@ -127,7 +127,7 @@ describe("selftest guest with virtio-mmio devices #kvm", function()
   end)
 
   it("reads the serial of a vmlua disk (GET_ID) over virtio-mmio", function()
-    local img = os.tmpname()
+    local img = env.tmpname()
     assert(os.execute("truncate -s 1M " .. img))
     local disk = assert(require("vmlua.virtio").blk{ path = img, serial = "ABC" })
     local vm = assert(vmlua.vm{

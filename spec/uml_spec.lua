@@ -24,7 +24,7 @@ end
 
 -- A one-file initramfs: busybox and the given /init.
 local function own_initrd(init)
-  local path = os.tmpname()
+  local path = env.tmpname()
   assert(cpio.new():dir("bin"):file_from("bin/busybox", "build/guest-cache/uml/root/bin/busybox", 493)
     :file("init", init, 493):write(path))
   return path
@@ -285,7 +285,7 @@ describe("the uml backend #uml", function()
       ["build/guest-cache/kvm/vmlinuz"] = "not a linux.uml program %(not an x86%-64 ELF executable; a bzImage",
     } do
       if readable(src) then
-        local path = os.tmpname()
+        local path = env.tmpname()
         assert(os.execute(("cp %s %s && chmod +x %s"):format(src, path, path)))
         local vm, err = vmlua.vm{ backend = "uml", kernel = path }
         os.remove(path)
@@ -304,7 +304,7 @@ describe("vmlua disks in the UML guest #uml", function()
 
   local function sha256(path) return env.sh("sha256sum < " .. path):match("^%x+") end
   local function blank(mib)
-    local path = os.tmpname()
+    local path = env.tmpname()
     assert(os.execute(("truncate -s %dM %s"):format(mib, path)))
     return path
   end
@@ -343,7 +343,7 @@ describe("vmlua disks in the UML guest #uml", function()
   -- The guest writes a mark to sector 0 with conv=fsync, says so, and
   -- sleeps; the spec kills vmlua with SIGKILL as soon as it reads that.
   local function killed_after_flush(img, cow)
-    local log = os.tmpname()
+    local log = env.tmpname()
     local pid = env.sh((env.vmlua .. " spec/helpers/disk_guest.lua %s %s " ..
       "'printf flushed-mark-0042 | dd of=/dev/vda conv=fsync 2>/dev/null && echo flush-acked; sleep 600' " ..
       ">%s 2>&1 & echo $!"):format(img, cow or "-", log)):match("%d+")
@@ -392,7 +392,7 @@ describe("vmlua disks in the UML guest #uml", function()
   end)
 
   it("has the guest's flushed data in a named overlay after SIGKILL, the master untouched", function()
-    local master, overlay = blank(4), os.tmpname()
+    local master, overlay = blank(4), env.tmpname()
     os.remove(overlay)
     local before = sha256(master)
     killed_after_flush(master, overlay)
@@ -417,7 +417,7 @@ describe("a vmlua console in the UML guest #uml", function()
   end
 
   it("is hvc0: the guest reads a file the host gave it and writes back", function()
-    local input = os.tmpname()
+    local input = env.tmpname()
     local f = assert(io.open(input, "wb"))
     f:write("line-one from a file\nline-two from a file\n")
     f:close()
@@ -454,7 +454,7 @@ describe("talking to the UML guest: expect, send, run #uml", function()
   it("expects the shell, runs commands with their output and status, and logs", function()
     local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD,
       memory = "96M", cmdline = "quiet", console = "none" })
-    local log = os.tmpname()
+    local log = env.tmpname()
     vm:start()
     local con = vm.console
     assert.same({ "guest", "ready" }, { con:expect("(guest) (ready)", 60) })
@@ -532,7 +532,7 @@ describe("vmlua networks in UML guests #uml", function()
     local busybox = "build/guest-cache/uml/root/bin/busybox"
     math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16))
     local hport, fport = math.random(20000, 29999), math.random(30000, 39999)
-    local www = os.tmpname()
+    local www = env.tmpname()
     os.remove(www)
     assert(os.execute(("mkdir -p %s && echo from-the-host-loopback > %s/hello.txt"):format(www, www)))
     -- a real TCP server on the host's loopback: busybox httpd, in the foreground of a subshell
@@ -544,7 +544,7 @@ describe("vmlua networks in UML guests #uml", function()
       "echo guest-serving && sleep 8\n"):format(hport), { devices = { nic } })
     vm:start()
     -- the host fetches from the guest through the forward, once it serves
-    local got = os.tmpname()
+    local got = env.tmpname()
     os.execute(("(for i in $(seq 1 60); do %s wget -q -O %s http://127.0.0.1:%d/ 2>/dev/null && " ..
       "grep -q served %s && break; sleep 0.25; done) &"):format(busybox, got, fport, got))
     local reason = vm:wait(90)
@@ -611,7 +611,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
   end)
 
   it("gives the guest --disk images: read-write, read-only and copy-on-write", function()
-    local rw, master = os.tmpname(), os.tmpname()
+    local rw, master = env.tmpname(), env.tmpname()
     assert(os.execute(("truncate -s 8M %s %s && mke2fs -q -F %s"):format(rw, master, master)))
     local before = env.sh("sha256sum < " .. master)
     local out, status = env.sh((env.vmlua .. " scripts/boot.lua --backend uml --timeout 60 " ..
@@ -675,7 +675,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
     for _, sig in ipairs{ "INT", "TERM", "HUP" } do
       it("on SIG" .. sig .. ": the guest stopped, the tty restored, nothing left", function()
         local initrd = guest_running("echo guest-is-up; sleep 600\n")
-        local log = os.tmpname()
+        local log = env.tmpname()
         local w = watched()
         local _, states = in_a_terminal((w.env .. env.vmlua .. " scripts/boot.lua --backend uml --initrd %s " ..
           "</dev/tty >%s 2>&1 & pid=$!; for i in $(seq 300); do grep -q guest-is-up %s && break; " ..
@@ -692,7 +692,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
 
     it("on a Lua error in the script: the error, exit 1, the tty restored, nothing left", function()
       local initrd = guest_running("echo guest-is-up; sleep 600\n")
-      local script = os.tmpname()
+      local script = env.tmpname()
       local f = assert(io.open(script, "w"))
       f:write(([[
 local vmlua = require "vmlua"

@@ -13,7 +13,7 @@ local function exists(p)
 end
 
 local function socket_path()
-  local p = os.tmpname()
+  local p = env.tmpname()
   os.remove(p)
   return p .. ".vhost"
 end
@@ -21,7 +21,7 @@ end
 -- Run the peer in the background against srv, serving it meanwhile;
 -- return its output once it prints "end" (or fail after `secs`).
 local function run_peer(srv, mode, secs)
-  local out = os.tmpname()
+  local out = env.tmpname()
   assert(os.execute(("%s %s %s > %s 2>&1 &"):format(PEER, srv.path, mode, out)))
   local deadline, text = os.time() + (secs or 60), ""
   repeat
@@ -107,7 +107,7 @@ describe("vmlua.VhostUser", function()
     local dev = rng("\0")
     local seen = {}
     local srv = assert(core.vhost_user{ device = dev, path = socket_path(), quiet = true })
-    local out = os.tmpname()
+    local out = env.tmpname()
     assert(os.execute(("%s %s hostile > %s 2>&1 &"):format(PEER, srv.path, out)))
     local deadline, drops = os.time() + 120, 0
     while drops < 18 and os.time() < deadline do

@@ -8,7 +8,7 @@ local function vmlua(args)
 end
 
 local function tmpfile(content)
-  local name = os.tmpname()
+  local name = env.tmpname()
   local f = assert(io.open(name, "w"))
   f:write(content)
   f:close()

@@ -58,12 +58,28 @@ function env.sh(cmd)
   return out:gsub("::status=%d+\n?$", ""), status
 end
 
+-- Scratch files and directories go under TMPDIR (make test points it at
+-- a directory that must be empty when the specs end); os.tmpname would
+-- put them in /tmp whatever TMPDIR says.
+local stdlib = require "posix.stdlib"
+local unistd = require "posix.unistd"
+local function tmp_template()
+  local dir = os.getenv("TMPDIR")
+  if not dir or dir == "" then dir = "/tmp" end
+  return dir .. "/vmlua-spec-XXXXXX"
+end
+
+-- A new empty file of our own, by name; the caller removes it.
+function env.tmpname()
+  local fd, path = stdlib.mkstemp(tmp_template())
+  assert(fd, path)
+  unistd.close(fd)
+  return path
+end
+
 -- A new empty directory of our own; the caller removes it.
 function env.tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir " .. dir))
-  return dir
+  return assert(stdlib.mkdtemp(tmp_template()))
 end
 
 -- s quoted for the shell, as one word.

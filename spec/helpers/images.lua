@@ -6,6 +6,7 @@
 -- Layouts follow Linux's Documentation/x86/boot.rst (setup header at
 -- 0x1f1) and the ELF64 specification (64-byte header, 56-byte program
 -- headers).  Everything is little-endian.
+local env = require "helpers.env"
 
 local images = {}
 
@@ -104,7 +105,7 @@ end
 --- A scratch directory for fixture files; :path(name), :write(name,
 -- bytes) -> path, :remove() when done.
 function images.tmpdir()
-  local dir = os.tmpname()
+  local dir = env.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir -m 700 '" .. dir .. "'"))
   return {
