@@ -17,7 +17,7 @@ what=${1:-test}
 [ $# -gt 0 ] && shift
 RUN="gcc libc6-dev make binutils lua5.4 liblua5.4-dev lua-argparse lua-bit32 libreadline-dev
 	libslirp-dev libseccomp-dev lz4 xz-utils flex bison bc"
-TEST="lua-busted tmux valgrind iproute2 procps util-linux acpica-tools e2fsprogs cpio"
+TEST="lua-busted luarocks tmux valgrind iproute2 procps util-linux acpica-tools e2fsprogs cpio"
 case $what in
 run)  PKGS="$RUN $*" ;;
 test) PKGS="$RUN $TEST $*" ;;

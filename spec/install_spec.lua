@@ -128,6 +128,24 @@ scenario "a scenario outside the checkout" {
     end
   end)
 
+  it("builds as a rock: luarocks make installs a vmlua that lua5.4 loads", function()
+    if os.execute("command -v luarocks >/dev/null") ~= true then
+      pending("luarocks is not installed (make deps installs it)") return
+    end
+    -- luarocks builds in the directory it is given: a clean copy of the
+    -- sources, so the checkout's build/ is not touched.
+    local src, tree = work .. "/src", work .. "/rocks"
+    local out, status = env.sh("mkdir -p " .. q(src) .. " && cp -r core lua vmlua-scm-1.rockspec " .. q(src) ..
+      " && cd " .. q(src) .. " && luarocks --lua-version 5.4 make --deps-mode=none --tree " .. q(tree) ..
+      " vmlua-scm-1.rockspec 2>&1")
+    assert(status == 0, out)
+    out, status = env.sh("cd " .. q(work) .. " && eval \"$(luarocks --lua-version 5.4 --tree " .. q(tree) ..
+      " path)\" && lua5.4 -e 'local v = require \"vmlua\"; print(v._VERSION ~= nil, " ..
+      "package.searchpath(\"vmlua.paths\", package.path))' 2>&1")
+    assert.equal(0, status, out)
+    assert.equal("true\t" .. tree .. "/share/lua/5.4/vmlua/paths.lua\n", out)
+  end)
+
   it("is removed by make uninstall", function()
     local out, status = env.sh("make -s uninstall" .. SAN .. " PREFIX=" .. q(prefix) .. " 2>&1")
     assert.equal(0, status, out)

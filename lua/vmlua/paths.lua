@@ -55,16 +55,18 @@ function M.exe()
   return unistd.readlink("/proc/self/exe")
 end
 
--- Directories that may be a build tree: the executable's, and the one
--- whose lua/vmlua/core.so a plain lua5.4 loaded.
+-- Directories that hold a vmlua executable, and so may be a build tree:
+-- the running executable's, and the one whose lua/vmlua/core.so a plain
+-- lua5.4 loaded.
 local function build_dirs()
   local dirs = {}
   local exe = M.exe()
-  if exe then dirs[#dirs + 1] = dirname(exe) end
   local so = package.searchpath("vmlua.core", package.cpath)
-  if so then
-    local d = dirname(dirname(dirname(absolute(so))))    -- B/lua/vmlua/core.so -> B
-    if d and d ~= dirs[1] then dirs[#dirs + 1] = d end
+  local candidates = { exe and dirname(exe),
+                       so and dirname(dirname(dirname(absolute(so)))) }  -- B/lua/vmlua/core.so -> B
+  for i = 1, 2 do
+    local d = candidates[i]
+    if d and d ~= dirs[1] and is_file(d .. "/vmlua") then dirs[#dirs + 1] = d end
   end
   return dirs
 end
