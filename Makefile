@@ -155,18 +155,19 @@ endif
 # The specs run with TMPDIR in a directory of their own, which must be
 # empty when they end, and must leave no /tmp/lua_* (os.tmpname ignores
 # TMPDIR) that was not there before: nothing is left behind by a run.
-TEST_TMP = $(abspath $(B))/test-tmp
+# That directory is on /dev/shm where there is one: linux.uml keeps the
+# guest's memory in a file under TMPDIR, and warns when it is not tmpfs.
 test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(TEST_DEPS)
-	@$(SAN_START) rm -rf $(TEST_TMP); mkdir -p $(TEST_TMP); \
-	ls /tmp | grep '^lua_' | sort >$(B)/test-tmp.before; \
-	set -o pipefail; TMPDIR=$(TEST_TMP) $(TEST_ENV) $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
+	@$(SAN_START) t=$$(mktemp -d /dev/shm/vmlua-test.XXXXXX 2>/dev/null || mktemp -d $(abspath $(B))/test-tmp.XXXXXX); \
+	ls /tmp | grep '^lua_' | sort >$$t.before; \
+	set -o pipefail; TMPDIR=$$t $(TEST_ENV) $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'; \
 	rc=$$?; $(SAN_CHECK) \
-	left="$$(ls -A $(TEST_TMP); ls /tmp | grep '^lua_' | sort | comm -13 $(B)/test-tmp.before - | sed 's|^|/tmp/|')"; \
-	if [ -n "$$left" ]; then echo "make test left these behind in $(TEST_TMP) and /tmp:"; \
+	left="$$(ls -A $$t; ls /tmp | grep '^lua_' | sort | comm -13 $$t.before - | sed 's|^|/tmp/|')"; \
+	if [ -n "$$left" ]; then echo "make test left these behind in $$t and /tmp:"; \
 	  echo "$$left" | sed 's/^/    /'; rc=1; fi; \
-	rm -rf $(TEST_TMP) $(B)/test-tmp.before; exit $$rc
+	rm -rf $$t $$t.before; exit $$rc
 
 # The interpreter busted runs in under SANITIZE=1.
 $(B)/lua-san: spec/helpers/lua_san.c

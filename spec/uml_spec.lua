@@ -68,7 +68,10 @@ describe("the uml backend #uml", function()
     vm:close()
     os.remove(initrd)
     assert.equal("poweroff", reason, out)
-    assert.equal("linux.uml exited with status 0", detail)
+    -- Now and then linux.uml aborts in its own cleanup after halting;
+    -- vm.lua reads that as the poweroff it was (see VM:wait).
+    assert.is_true(detail == "linux.uml exited with status 0" or
+                   detail == "linux.uml halted, then aborted in its own cleanup", detail)
     assert.matches("hello from Linux\r?\n", out)
     assert.matches("MemTotal:%s+%d+ kB", out)
     assert.matches("vmlua: exit status 0\r?\n", out)
