@@ -255,6 +255,13 @@ static void guard(const char *binary, const char *const *argv, const char *rundi
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != self)
 			_exit(127);
+		/* Run in the run directory: the sockets and the initrd are named
+		 * relative to it on the command line, which UML splits at spaces
+		 * and virtio_uml at colons, whatever TMPDIR holds. */
+		if (rundir[0] && chdir(rundir) < 0) {
+			dprintf(2, "vmlua: cannot enter %s: %s\n", rundir, strerror(errno));
+			_exit(127);
+		}
 		execv(binary, (char *const *)argv);
 		dprintf(2, "vmlua: cannot run %s: %s\n", binary, strerror(errno));
 		_exit(127);
@@ -314,8 +321,9 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		return NULL;
 	}
 	if (rundir) {
-		/* UML's pid file and mconsole socket, in <rundir>/vm/. */
-		snprintf(uml_dir, sizeof(uml_dir), "uml_dir=%s", rundir);
+		/* UML's pid file and mconsole socket, in <rundir>/vm/ (UML runs
+		 * in rundir). */
+		snprintf(uml_dir, sizeof(uml_dir), "uml_dir=.");
 		argv[n++] = uml_dir;
 		argv[n++] = "umid=vm";
 	}

@@ -78,6 +78,32 @@ describe("the uml backend #uml", function()
     assert.same({ "starting", "running", "stopping", "stopped" }, states)
   end)
 
+  it("boots with its disk and initrd when TMPDIR and the initrd's path hold a space and a colon", function()
+    local stdlib = require "posix.stdlib"
+    local old = os.getenv("TMPDIR")
+    local weird = env.tmpdir() .. "/a b:c"
+    assert(os.execute("mkdir " .. env.quote(weird)))
+    local initrd = guest_running("ls /dev/vda && echo disk-seen\n")
+    local moved = weird .. "/init rd:1"
+    assert(os.rename(initrd, moved))
+    local img = weird .. "/disk"
+    local f = assert(io.open(img, "wb")); f:write(("\0"):rep(1 << 20)); f:close()
+    stdlib.setenv("TMPDIR", weird)
+    local ok, err = pcall(function()
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = moved, memory = "96M",
+        cmdline = "quiet", console = "none", devices = { virtio.blk{ path = img } } })
+      vm:start()
+      local reason = vm:wait(90)
+      local out = vm:output()
+      vm:close()
+      assert.equal("poweroff", reason, out)
+      assert.matches("/dev/vda\r?\ndisk%-seen", out)
+    end)
+    stdlib.setenv("TMPDIR", old)
+    os.execute("rm -rf " .. env.quote(weird:match("^(.*)/a b:c$")))
+    assert(ok, err)
+  end)
+
   it("is what make run boots: a command runs inside and the guest powers off", function()
     local p = io.popen([[make -s run RUN_CMD='echo "run-says: $(uname -s)" '\''quo  ted'\' 2>&1; echo "make-exit: $?"]])
     local out = p:read("a")

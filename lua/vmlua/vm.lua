@@ -8,6 +8,7 @@
 local core = require "vmlua.core"
 local console_mod = require "vmlua.console"
 local paths = require "vmlua.paths"
+local unistd = require "posix.unistd"
 
 local M = {}
 --- The machines of this process that were started and not yet closed
@@ -93,11 +94,14 @@ local function new_uml(opts)
   if (opts.cpus or 1) ~= 1 then return nil, "the uml backend runs one CPU" end
   local bytes = core.size(opts.memory or "256M")
   local args = { ("mem=%dM"):format(bytes // (1024 * 1024)), "con0=fd:3,fd:4", "con=null" }
+  local initrd
   if opts.initrd then
     local f, err = io.open(opts.initrd, "rb")
     if not f then return nil, err end
     f:close()
-    args[#args + 1] = "initrd=" .. opts.initrd
+    if not paths.is_file(opts.initrd) then return nil, opts.initrd .. ": not a file" end
+    initrd = paths.absolute(opts.initrd)
+    args[#args + 1] = "initrd=initrd"            -- a link in the run directory, below
   end
   local devices = opts.devices or {}
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
@@ -107,17 +111,25 @@ local function new_uml(opts)
     local argv = table.move(args, 1, #args, 1, {})
     -- One private directory for the sockets and UML's own files; the
     -- machine removes it when linux.uml ends, however it ends.
+    -- linux.uml runs in it, and finds its initrd and sockets there by
+    -- names relative to it: its command line splits at spaces, and
+    -- virtio_uml.device= at colons, which TMPDIR may hold.
     local dir, err = core.uml_rundir()
     if not dir then return nil, err end
     local function undo()
       vm:_close_servers()
+      os.remove(dir .. "/initrd")
       os.remove(dir)
+    end
+    if initrd then
+      local ok, lerr = unistd.link(initrd, dir .. "/initrd", true)
+      if not ok then undo(); return nil, "cannot link the initrd into " .. dir .. ": " .. lerr end
     end
     for i, dev in ipairs(devices) do
       local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
       if not srv then undo(); return nil, serr end
       vm.servers[i] = srv
-      argv[#argv + 1] = ("virtio_uml.device=%s:%d"):format(srv.path, dev.id)
+      argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
     end
     local machine
     machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
