@@ -58,6 +58,7 @@
 #define HDR_START           0x1f1   /* first byte of the setup header */
 #define HDR_END_MAX         0x290   /* where boot_params' copy must stop */
 #define HDR_SETUP_SECTS     0x1f1   /* u8: 512-byte setup sectors, 0 means 4 */
+#define HDR_SYSSIZE         0x1f4   /* u32: protected-mode size in 16-byte units */
 #define HDR_BOOT_FLAG       0x1fe   /* u16: 0xAA55 */
 #define HDR_JUMP            0x200   /* u8 0xEB, then the header length - 2 */
 #define HDR_MAGIC           0x202   /* "HdrS" */
@@ -74,6 +75,8 @@
 #define HDR_RELOCATABLE     0x234   /* u8, 2.05+ */
 #define HDR_XLOADFLAGS      0x236   /* u16, 2.12+ */
 #define HDR_CMDLINE_SIZE    0x238   /* u32, 2.06+ */
+#define HDR_PAYLOAD_OFFSET  0x248   /* u32, 2.08+: from the protected-mode start */
+#define HDR_PAYLOAD_LENGTH  0x24c   /* u32, 2.08+ */
 #define HDR_PREF_ADDRESS    0x258   /* u64, 2.10+ */
 #define HDR_INIT_SIZE       0x260   /* u32, 2.10+ */
 /* Not in the header: where the 64-bit entry point sits in the
@@ -264,6 +267,34 @@ static uint64_t align_up(uint64_t v, uint64_t align)
 }
 
 /*
+ * Does p (4 bytes, inside the loaded kernel) start a payload a bzImage
+ * can carry: one of the compressors the kernel's decompressor knows, or
+ * an uncompressed ELF?
+ */
+static int known_payload(const uint8_t *p)
+{
+	static const uint8_t magic[][4] = {
+		{ 0x1f, 0x8b, 0, 0 },       /* gzip (2 bytes) */
+		{ 'B', 'Z', 'h', 0 },       /* bzip2 (3 bytes) */
+		{ 0x5d, 0x00, 0, 0 },       /* lzma (2 bytes) */
+		{ 0xfd, '7', 'z', 'X' },    /* xz */
+		{ 0x89, 'L', 'Z', 'O' },    /* lzo */
+		{ 0x02, 0x21, 0x4c, 0x18 }, /* lz4 (legacy frame) */
+		{ 0x28, 0xb5, 0x2f, 0xfd }, /* zstd */
+		{ 0x7f, 'E', 'L', 'F' },    /* uncompressed */
+	};
+	static const unsigned len[] = { 2, 3, 2, 4, 4, 4, 4, 4 };
+	size_t i;
+
+	_Static_assert(sizeof(magic) / sizeof(magic[0]) == sizeof(len) / sizeof(len[0]),
+	               "one length per magic");
+	for (i = 0; i < sizeof(len) / sizeof(len[0]); i++)
+		if (memcmp(p, magic[i], len[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * The bzImage path.  `head` holds the file's first bytes (zero-padded to
  * HDR_END_MAX); the caller has seen the boot flag and "HdrS".
  *
@@ -281,7 +312,7 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
                         char *err, size_t errlen)
 {
 	uint64_t hdr_end, hdr_need, setup_size, pm_size, need, addr, align = 1;
-	uint64_t pref = 0, init_size = 0;
+	uint64_t pref = 0, init_size = 0, syssize, payload_off = 0, payload_len = 0;
 	uint16_t version = get16(head + HDR_VERSION), xlf;
 	unsigned sects;
 	int relocatable;
@@ -327,6 +358,26 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 		            "part is %" PRIu64 " bytes, the 64-bit entry point is at offset "
 		            "0x%x in it)", pm_size, HDR_ENTRY64);
 
+	/* The header and the file must agree on where the kernel is: syssize
+	 * may fall short of the file (a signature is appended to signed
+	 * kernels) but never past it.  A wrong setup_sects moves the start of
+	 * the protected-mode part; the compressed payload then does not
+	 * begin where payload_offset says (checked once it is read, below). */
+	syssize = (uint64_t)get32(head + HDR_SYSSIZE) * 16;
+	if (syssize > pm_size)
+		return fail(err, errlen, f->path, "setup header disagrees with the file "
+		            "(syssize says %" PRIu64 " bytes of kernel after the %u setup "
+		            "sectors, the file holds %" PRIu64 ")", syssize, sects, pm_size);
+	if (version >= 0x208) {
+		payload_off = get32(head + HDR_PAYLOAD_OFFSET);
+		payload_len = get32(head + HDR_PAYLOAD_LENGTH);
+		if (payload_len && (payload_off + payload_len > pm_size || payload_len < 4))
+			return fail(err, errlen, f->path, "setup header disagrees with the file "
+			            "(the payload at %" PRIu64 "+%" PRIu64 " does not fit in the "
+			            "%" PRIu64 " bytes after the %u setup sectors)", payload_off,
+			            payload_len, pm_size, sects);
+	}
+
 	relocatable = head[HDR_RELOCATABLE] != 0;
 	if (relocatable) {
 		align = get32(head + HDR_KERNEL_ALIGN);
@@ -357,6 +408,10 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 	dst = memory_translate(m, addr, pm_size);
 	if (kfile_read(f, setup_size, dst, pm_size, err, errlen) < 0)
 		return -1;
+	if (payload_len && !known_payload((const uint8_t *)dst + payload_off))
+		return fail(err, errlen, f->path, "setup header disagrees with the file (no "
+		            "compressed kernel at payload offset %" PRIu64 " after the %u setup "
+		            "sectors: is setup_sects right?)", payload_off, sects);
 
 	ki->format = KERNEL_BZIMAGE;
 	ki->protocol = version;

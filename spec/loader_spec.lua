@@ -349,6 +349,45 @@ describe("vmlua.Kernel", function()
           fails(core.memory("64M"), { kernel = p }))
       end)
 
+      -- A setup header that disagrees with the file: the kernel it
+      -- describes runs past the file's end, or a wrong setup_sects moves
+      -- the kernel so that its payload is not where the header says.
+      describe("a setup header that disagrees with the file", function()
+        -- 8 KiB of kernel, a gzip payload 0x400 bytes into it.
+        local code = ("\0"):rep(0x400) .. "\31\139\8\0" .. ("z"):rep(0x1000) .. ("\0"):rep(0xbfc)
+        local ok_opts = { code = code, syssize = #code // 16, payload_offset = 0x400, payload_length = 0x1004 }
+
+        it("loads when they agree (and when a signature follows the kernel)", function()
+          local mem = core.memory("64M")
+          assert(core.kernel(mem, { kernel = tmp:write("bz-agree", images.bzimage(ok_opts)) }))
+          local o = setmetatable({ code = code .. ("S"):rep(1472) }, { __index = ok_opts })
+          assert(core.kernel(mem, { kernel = tmp:write("bz-signed", images.bzimage(o)) }))
+        end)
+
+        it("refuses a syssize past the end of the file", function()
+          local o = setmetatable({ syssize = #code // 16 + 1 }, { __index = ok_opts })
+          local p = tmp:write("bz-syssize", images.bzimage(o))
+          assert.equal(p .. ": setup header disagrees with the file (syssize says 8208 bytes of kernel " ..
+            "after the 4 setup sectors, the file holds 8192)", fails(core.memory("64M"), { kernel = p }))
+        end)
+
+        it("refuses a payload that does not fit", function()
+          local o = setmetatable({ payload_length = 0x3000 }, { __index = ok_opts })
+          local p = tmp:write("bz-payload", images.bzimage(o))
+          assert.equal(p .. ": setup header disagrees with the file (the payload at 1024+12288 does not " ..
+            "fit in the 8192 bytes after the 4 setup sectors)", fails(core.memory("64M"), { kernel = p }))
+        end)
+
+        it("refuses a setup_sects that moves the kernel off its payload", function()
+          -- Two sectors of the kernel taken for setup: the header still
+          -- says 4, the file has 6.
+          local o = setmetatable({ code = ("\0"):rep(1024) .. code, syssize = #code // 16 }, { __index = ok_opts })
+          local p = tmp:write("bz-sects", images.bzimage(o))
+          assert.equal(p .. ": setup header disagrees with the file (no compressed kernel at payload " ..
+            "offset 1024 after the 4 setup sectors: is setup_sects right?)", fails(core.memory("64M"), { kernel = p }))
+        end)
+      end)
+
       it("a bzImage with nothing after its setup code", function()
         local p = tmp:write("bz-nocode", images.bzimage{ code = "" })
         assert.equal(p .. ": truncated header (the file is 2560 bytes, its 4 setup sectors end at 2560 and the kernel follows them)",

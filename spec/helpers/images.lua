@@ -23,7 +23,8 @@ images.PM_CODE = string.rep("vmlua-pm", 1024)   -- 8 KiB
 -- ("HdrS"), relocatable (true), kernel_alignment (0x200000),
 -- xloadflags (1 = XLF_KERNEL_64), pref_address (0x1000000), init_size
 -- (4 MiB), initrd_addr_max (0x7fffffff), cmdline_size (2047), loadflags
--- (1 = LOADED_HIGH), code (images.PM_CODE), truncate (cut the file to
+-- (1 = LOADED_HIGH), syssize (0, in 16-byte units), payload_offset and
+-- payload_length (0), code (images.PM_CODE), truncate (cut the file to
 -- this many bytes).
 function images.bzimage(o)
   o = o or {}
@@ -32,7 +33,7 @@ function images.bzimage(o)
   local hdr = string.pack("<B I2 I4 I2 I2 I2 I2 B B c4 I2 I4 I2 I2 B B I2 I4 I4 I4 I4 I2 B B"
       .. " I4 I4 I4 B B I2 I4 I4 I8 I4 I4 I8 I8 I4 I4 I4",
     sects,                          -- 0x1f1 setup_sects
-    0, 0, 0, 0xffff, 0,             -- root_flags, syssize, ram_size, vid_mode, root_dev
+    0, opt(o, "syssize", 0), 0, 0xffff, 0,  -- root_flags, syssize, ram_size, vid_mode, root_dev
     opt(o, "boot_flag", 0xaa55),    -- 0x1fe
     0xeb, opt(o, "jump", 0x6a),     -- 0x200 jump
     opt(o, "magic", "HdrS"),        -- 0x202
@@ -50,7 +51,9 @@ function images.bzimage(o)
     21,                             -- 0x235 min_alignment
     opt(o, "xloadflags", 1),        -- 0x236
     opt(o, "cmdline_size", 2047),   -- 0x238
-    0, 0, 0, 0, 0,                  -- subarch, subarch_data, payload offset/length, setup_data
+    0, 0,                           -- subarch, subarch_data
+    opt(o, "payload_offset", 0), opt(o, "payload_length", 0),
+    0,                              -- setup_data
     opt(o, "pref_address", 0x1000000),
     opt(o, "init_size", 4 * 1024 * 1024),
     0, 0)                           -- handover_offset, kernel_info_offset
