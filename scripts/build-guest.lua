@@ -179,6 +179,7 @@ if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
 	until exec 3<>/dev/hvc0 4<>/dev/hvc1 || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done 2>/dev/null
 	stty raw -echo <&3
 	stty raw -echo <&4
+	echo "vmlua: running /etc/vmlua/run, stdout on hvc0, stderr on hvc1"
 	sh /etc/vmlua/run </dev/null >&3 2>&4 3>&- 4>&-
 	echo "vmlua: exit status $?"
 	poweroff -f
