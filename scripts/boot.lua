@@ -368,5 +368,6 @@ if o.stats then
 end
 if scratch_file then os.remove(scratch_file) end
 io.stdout:flush()
-if why then io.stderr:write("boot.lua: ", why, "\n") end
+-- Ctrl-A x comes in the middle of a line the guest was echoing.
+if why then io.stderr:write(reason == "quit" and "\n" or "", "boot.lua: ", why, "\n") end
 os.exit(code, true)
