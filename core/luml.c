@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ttyesc.h"
 #include "uml.h"
 #include "vhost_user.h"
 #include "vmlua.h"
@@ -23,6 +24,8 @@
 struct luml {
 	struct uml_vm *vm;     /* NULL once closed */
 	int input_fd;
+	int escape;            /* input is a person's keys: Ctrl-A x quits */
+	struct ttyesc esc;
 	/* The vhost-user servers of its devices, polled with it. */
 	struct vu_server *srv[LUML_MAX_SERVERS];
 	unsigned nsrv;
@@ -223,12 +226,24 @@ static int u_poll(lua_State *L)
 					return luaL_error(L, "interrupted");
 				}
 				if (pfd[j].fd == u->input_fd) {
-					char in[256];
+					char in[256], out[sizeof(in) + 1];
 					ssize_t got = read(u->input_fd, in, sizeof(in));
-					if (got > 0)
-						uml_vm_input(u->vm, in, (size_t)got);
-					else
+					size_t m = (size_t)got;
+					int quit = 0;
+
+					if (got <= 0) {
 						u->input_fd = -1;
+						continue;
+					}
+					if (u->escape)
+						m = ttyesc_filter(&u->esc, in, m, out, &quit);
+					uml_vm_input(u->vm, u->escape ? out : in, m);
+					if (quit) {
+						lua_pushlstring(L, buf, n);
+						lua_pushliteral(L, "quit");
+						lua_pushliteral(L, "Ctrl-A x at the terminal");
+						return 3;
+					}
 				}
 			}
 		}
@@ -247,11 +262,16 @@ static int u_send(lua_State *L)
 	return 1;
 }
 
+/* machine:input(fd or nil [, escape]): forward bytes read from fd to the
+ * console; with escape, they are a person's keys (see ttyesc.h) and
+ * Ctrl-A x makes :poll() return the reason "quit". */
 static int u_input(lua_State *L)
 {
 	struct luml *u = checkuml(L, 1);
-	vmlua_checknargs(L, 2);
+	vmlua_checknargs(L, 3);
 	u->input_fd = (int)luaL_optinteger(L, 2, -1);
+	u->escape = lua_toboolean(L, 3);
+	u->esc.armed = 0;
 	return 0;
 }
 

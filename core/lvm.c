@@ -20,6 +20,7 @@
 #include "kvm.h"
 #include "memory.h"
 #include "mmio.h"
+#include "ttyesc.h"
 #include "vmlua.h"
 #include "x86.h"
 
@@ -38,6 +39,8 @@ struct lvm {
 	struct memory *mem;
 	int started;
 	int input_fd;          /* console input polled by :poll(), or -1 */
+	int escape;            /* input is a person's keys: Ctrl-A x quits */
+	struct ttyesc esc;
 	struct lvm_dev *devs[LVM_MAX_DEVICES];
 	unsigned ndevs;
 };
@@ -233,8 +236,9 @@ static double now(void)
  * Wait up to timeout seconds (default 0) for console output or the
  * machine's exit; return the output taken ("" if none), and the exit
  * reason and its detail once the machine has stopped.  Console input
- * from the attached fd is forwarded meanwhile.  SIGINT raises
- * "interrupted".
+ * from the attached fd is forwarded meanwhile; with its escape on, a
+ * Ctrl-A x there returns the reason "quit" with the machine still to be
+ * stopped.  SIGINT raises "interrupted".
  */
 static int m_poll(lua_State *L)
 {
@@ -284,12 +288,24 @@ static int m_poll(lua_State *L)
 			return luaL_error(L, "interrupted");
 		}
 		if (rc > 0 && v->input_fd >= 0 && pfd[2].revents) {
-			char in[256];
+			char in[256], out[sizeof(in) + 1];
 			ssize_t got = read(v->input_fd, in, sizeof(in));
-			if (got > 0)
-				kvm_vm_input(v->vm, in, (size_t)got);
-			else
+			size_t m = (size_t)got;
+			int quit = 0;
+
+			if (got <= 0) {
 				v->input_fd = -1;   /* EOF or error: stop reading */
+				continue;
+			}
+			if (v->escape)
+				m = ttyesc_filter(&v->esc, in, m, out, &quit);
+			kvm_vm_input(v->vm, v->escape ? out : in, m);
+			if (quit) {
+				lua_pushliteral(L, "");
+				lua_pushliteral(L, "quit");
+				lua_pushliteral(L, "Ctrl-A x at the terminal");
+				return 3;
+			}
 		}
 	}
 	/* A guest writes its console a byte per exit; rather than wake Lua
@@ -324,12 +340,16 @@ static int m_send(lua_State *L)
 	return 1;
 }
 
-/* vm:input(fd or nil): forward bytes read from fd to the console. */
+/* vm:input(fd or nil [, escape]): forward bytes read from fd to the
+ * console; with escape, they are a person's keys (see ttyesc.h) and
+ * Ctrl-A x makes :poll() return the reason "quit". */
 static int m_input(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
-	vmlua_checknargs(L, 2);
+	vmlua_checknargs(L, 3);
 	v->input_fd = (int)luaL_optinteger(L, 2, -1);
+	v->escape = lua_toboolean(L, 3);
+	v->esc.armed = 0;
 	return 0;
 }
 

@@ -3,11 +3,13 @@
  *
  * When a person types into a guest's console, each key must reach the
  * guest at once and unechoed: the guest's shell echoes it.  So we put the
- * terminal in raw mode while we forward stdin, keeping ISIG so that
- * Ctrl-C still reaches vmlua as SIGINT, and we put it back however we
- * leave: a normal return, a Lua error, lua_close, or exit().  Like the
- * signal, the terminal belongs to the process, so its saved state is the
- * process's too.
+ * terminal in raw mode while we forward stdin, and we put it back however
+ * we leave: a normal return, a Lua error, lua_close, or exit().  ISIG
+ * goes too, as in a terminal emulator: Ctrl-C, Ctrl-Z and Ctrl-\ are
+ * bytes for the guest, whose shell interrupts its own foreground
+ * command.  The way out is the escape Ctrl-A x (ttyesc.h); signals sent
+ * with kill(1) still reach vmlua.  Like the signal, the terminal belongs
+ * to the process, so its saved state is the process's too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,7 @@ static int l_tty_raw(lua_State *L)
 		atexit_done = 1;
 	}
 	t = saved;
-	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | IEXTEN);
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | IEXTEN | ISIG);
 	t.c_iflag &= ~(tcflag_t)(ICRNL | IXON);
 	t.c_cc[VMIN] = 1;
 	t.c_cc[VTIME] = 0;

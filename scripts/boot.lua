@@ -1,184 +1,198 @@
 #!/usr/bin/env vmlua
 --- boot.lua - build a machine from command-line options and boot it.
 --
---   vmlua scripts/boot.lua [--kernel PATH] [options]
+--   vmlua scripts/boot.lua [--kernel PATH] [options]     (or: vmlua boot ...)
 --
--- The guest's console is streamed to stdout (and stdin to the guest when
--- it is a terminal).  Exits 0 when the guest powers off; otherwise prints
--- one line saying why on stderr and exits non-zero.
+-- Without --run the guest's console is the product: streamed to stdout,
+-- stdin forwarded to it (a terminal raw, Ctrl-A x to quit).  With --run
+-- CMD, vmlua is a command runner, as `vng -- CMD` is: CMD's stdout and
+-- stderr come back byte for byte on our stdout and stderr (over two
+-- virtio consoles, hvc0 and hvc1 in the guest), the kernel console is
+-- kept out of the way, and our exit status is CMD's.  The statuses of
+-- both modes are in the help text below and in docs/api.md.
 local vmlua = require "vmlua"
+local argparse = require "argparse"
 
-local usage = [==[
-usage: vmlua scripts/boot.lua [--kernel PATH] [options]
+-- --run makes vmlua a stand-in for the command, so its own failures take
+-- statuses a command rarely uses (as timeout(1) and vng do); without
+-- --run, the statuses boot.lua always had.
+local run_mode = false
+for _, a in ipairs(arg) do
+  if a == "--" then break end
+  if a == "--run" or a:match("^%-%-run=") then run_mode = true end
+end
+local STATUS = run_mode
+  and { options = 125, start = 125, timeout = 124, died = 123, interrupted = 130 }
+  or { options = 1, start = 5, timeout = 2, panic = 3, reboot = 4, died = 5, interrupted = 130 }
 
-Boot a guest and stream its console.  Exit status: 0 when the guest
-powers off, 1 for bad options or input, 2 on timeout, 3 on a panic,
-4 on a reboot, 5 on any other error, 130 when interrupted (Ctrl-C).
+local parser = argparse("vmlua scripts/boot.lua")
+  :usage("usage: vmlua scripts/boot.lua [--kernel PATH] [options]")
+  :description("Boot a guest and stream its console, or run one command in it (--run).")
+  :help_max_width(79)
+  :help_usage_margin(2)
+  :help_description_margin(25)
+  :epilog([==[
+With --run, stdout and stderr are the command's own bytes, nothing added;
+the boot is shown only with --show-boot (on stderr) or in --log.
+Exit status with --run:
+  N    the command's own exit status
+  123  the guest died, rebooted or powered off before the command ended
+  124  --timeout passed before the command ended
+  125  vmlua could not run the guest (bad option, no guest, start failure)
+  130  interrupted (SIGINT, SIGTERM, SIGHUP)
+Exit status without --run:
+  0 the guest powered off, 1 bad options or input, 2 timeout, 3 guest
+  panic, 4 guest reboot, 5 any other error, 130 interrupted or Ctrl-A x.
 
-options:
-  --backend B    auto, kvm or uml (default auto: kvm where the CPU has
-                 vmx/svm, uml otherwise)
-  --kernel PATH  kvm: bzImage or ELF vmlinux (default with vmx/svm:
-                 Debian's cloud kernel, as make guest fetched it);
-                 uml: linux.uml (default: the one make guest fetched)
-  --initrd PATH  initial ramdisk (default with the default kernel:
-                 make guest's busybox initramfs)
-  --run CMD      run the shell command CMD in the default guest, show
-                 its output and power off
-  --disk PATH[,ro|,cow[=OVERLAY]]
-                 a virtio disk over the image PATH (repeatable: vda,
-                 vdb, ...): read-write, read-only, or copy-on-write with
-                 a temporary or a named overlay (PATH is never written)
-  --net user[=FWD,...] | tap[=NAME]
-                 a virtio network card (repeatable: eth0, eth1, ...):
-                 user-mode networking (the guest is 10.0.2.15, the
-                 host's loopback 10.0.2.2; FWD forwards a host port,
-                 e.g. tcp::8080-:80), or the host's tap NAME (root)
-  --cmdline STR  kernel command line (default "console=ttyS0", or
-                 "quiet" on uml)
-  --mem MIB      memory in MiB (default 256)
-  --cpus N       number of vCPUs (default 1)
-  --timeout S    give up after S seconds (default: none)
-  --log PATH     also write the console to PATH
-  --quiet        do not show the console
-  --stats        print wall time, VM exits by reason and vmlua's own peak
-                 RSS on stderr at the end
-  --user NAME    once the guest is up, become the user NAME (root only),
-                 as lguest's launcher did
-  --chroot DIR   with --user: once the guest is up, chroot into DIR first
-  --no-seccomp   run vCPU and device threads without their seccomp
-                 filter (for debugging; see docs/sandbox.md)
-  -h, --help     show this help
-]==]
+At a terminal (no --run) every key goes to the guest, Ctrl-C included.
+Ctrl-A x stops the guest and quits; Ctrl-A Ctrl-A sends one Ctrl-A.]==])
+
+parser:option("--backend", "auto, kvm or uml (default auto: kvm where the CPU has vmx/svm, uml otherwise)")
+  :argname("B")
+parser:option("--kernel", "kvm: bzImage or ELF vmlinux (default with vmx/svm: Debian's cloud " ..
+  "kernel, as make guest fetched it); uml: linux.uml (default: the one make guest fetched)")
+  :argname("PATH")
+parser:option("--initrd", "initial ramdisk (default with the default kernel: make guest's " ..
+  "busybox initramfs)"):argname("PATH")
+parser:option("--run", "run the shell command CMD in the default guest and power off; " ..
+  "vmlua's stdout, stderr and exit status are CMD's (see below)"):argname("CMD")
+parser:option("--disk", "a virtio disk over the image PATH (repeatable: vda, vdb, ...): " ..
+  "read-write, read-only, or copy-on-write with a temporary or a named overlay (PATH is " ..
+  "never written)"):argname("PATH[,ro|,cow[=OVERLAY]]"):count("*")
+parser:option("--net", "a virtio network card (repeatable: eth0, eth1, ...): user-mode " ..
+  "networking (the guest is 10.0.2.15, the host's loopback 10.0.2.2; FWD forwards a host " ..
+  "port, e.g. tcp::8080-:80), or the host's tap NAME (root)")
+  :argname("user[=FWD,...]|tap[=NAME]"):count("*")
+parser:option("--cmdline", "kernel command line (default \"console=ttyS0\", or \"quiet\" on " ..
+  "uml; the default guest's adds loglevel=1 unless --show-boot)"):argname("STR")
+parser:option("--mem", "memory in MiB (default 256)"):argname("MIB")
+parser:option("--cpus", "number of vCPUs (default 1)"):argname("N")
+parser:option("--timeout", "give up after S seconds (default: none)"):argname("S")
+parser:option("--log", "also write the console (the boot) to PATH"):argname("PATH")
+local show_boot = parser:flag("--show-boot", "show the kernel console: on stderr with --run, else on stdout " ..
+  "with the kernel's boot messages")
+local quiet = parser:flag("--quiet", "do not show the console (with --run the command's output is " ..
+  "still shown)")
+parser:flag("--stats", "print wall time, VM exits by reason and vmlua's own peak RSS on " ..
+  "stderr at the end")
+parser:option("--user", "once the guest is up, become the user NAME (root only), as " ..
+  "lguest's launcher did"):argname("NAME")
+parser:option("--chroot", "with --user: once the guest is up, chroot into DIR first"):argname("DIR")
+parser:flag("--no-seccomp", "run vCPU and device threads without their seccomp filter " ..
+  "(for debugging; see docs/sandbox.md)")
+parser:mutex(show_boot, quiet)
 
 local scratch_file
-local function die(code, fmt, ...)
+local function die(kind, fmt, ...)
   if scratch_file then os.remove(scratch_file) end
   io.stdout:flush()
   io.stderr:write("boot.lua: ", string.format(fmt, ...), "\n")
-  os.exit(code, true)
+  os.exit(STATUS[kind], true)
 end
 
-local takes = { backend = true, kernel = true, initrd = true, cmdline = true,
-  mem = true, cpus = true, timeout = true, log = true, run = true, disk = true,
-  net = true, user = true, chroot = true }
+local parsed, o = parser:pparse(arg)
+if not parsed then die("options", "%s (see --help)", (o:match("^[^\n]*"))) end
 
-local function parse(argv)
-  local o = {}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then
-      io.write(usage); os.exit(0)
-    elseif a == "--quiet" then
-      o.quiet = true
-    elseif a == "--stats" then
-      o.stats = true
-    elseif a == "--no-seccomp" then
-      o.no_seccomp = true
-    else
-      local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-      name = name or a:match("^%-%-([%w-]+)$")
-      if not name or not takes[name] then
-        die(1, "unknown option '%s' (see --help)", a)
-      end
-      if value == nil then
-        i = i + 1
-        value = argv[i]
-        if value == nil then die(1, "option --%s needs a value", name) end
-      end
-      if name == "disk" or name == "net" then
-        o[name .. "s"] = o[name .. "s"] or {}
-        table.insert(o[name .. "s"], value)
-      else
-        o[name] = value
-      end
-    end
-    i = i + 1
-  end
-  return o
-end
-
-local function number(o, name, min)
-  if o[name] == nil then return nil end
-  local n = tonumber(o[name])
+local function number(name, min)
+  local v = o[name]
+  if v == nil then return nil end
+  local n = tonumber(v)
   if not n or n < min then
-    die(1, "--%s must be a number of at least %d, got '%s'", name, min, o[name])
+    die("options", "--%s must be a number of at least %d, got '%s'", name, min, v)
   end
   return n
 end
+local mem = number("mem", 1) or 256
+local cpus = number("cpus", 1) or 1
+local timeout = number("timeout", 0)
+if cpus ~= math.floor(cpus) then
+  die("options", "--cpus must be a whole number, got '%s'", o.cpus)
+end
 
-local o = parse(arg)
 -- --user/--chroot: refuse what cannot be done before anything boots.
 -- Messages from the binding begin with "user '…'" or "chroot '…'".
 local function drop_error(msg)
   return (msg:gsub("^(%a+) '", "--%1 '"):gsub("^(%a+) needs root", "--%1 needs root"))
 end
 if o.chroot and not o.user then
-  die(1, "--chroot needs --user: root can leave a chroot")
+  die("options", "--chroot needs --user: root can leave a chroot")
 end
 if o.user then
   local ok, why = vmlua.core.drop_privileges{ user = o.user, chroot = o.chroot, check = true }
-  if not ok then die(1, "%s", drop_error(why)) end
+  if not ok then die("options", "%s", drop_error(why)) end
 end
 local backend = o.backend or "auto"
 if backend ~= "auto" and backend ~= "kvm" and backend ~= "uml" then
-  die(1, "--backend must be auto, kvm or uml, got '%s'", backend)
+  die("options", "--backend must be auto, kvm or uml, got '%s'", backend)
 end
 if backend == "auto" then
   local why
   backend, why = vmlua.auto_backend()
-  if not backend then die(1, "%s", why) end
+  if not backend then die("options", "%s", why) end
 end
 
 -- The default guest (what `make guest` builds, found from any
 -- directory): linux.uml and a busybox initramfs for uml, and Debian's
 -- cloud kernel booting the same initramfs on kvm.  Stock kernels boot
 -- under kvm only with vmx/svm; without, --kernel stays required there
--- (the selftest guest is what runs).
+-- (the selftest guest is what runs).  Its kernel says only what is
+-- grave (loglevel=1: panics and the halt), so that Debian's boot-time
+-- complaints stay out of the way; --show-boot shows them all.
 if backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()) then
   local guest, why = vmlua.guest(backend)
   if not o.kernel and guest then o.kernel = guest.kernel end
   if not o.initrd then
-    if not guest then die(1, "no --initrd, and %s", why) end
+    if not guest then die("options", "no --initrd, and %s", why) end
     o.initrd = guest.initrd
   end
-  o.cmdline = o.cmdline or (guest and guest.cmdline) or "quiet"
+  if not o.cmdline then
+    o.cmdline = (guest and guest.cmdline) or "quiet"
+    if not o.show_boot then o.cmdline = o.cmdline .. " loglevel=1" end
+  end
 end
-if not o.kernel then die(1, "--kernel PATH is required (see --help)") end
+if not o.kernel then die("options", "--kernel PATH is required (see --help)") end
 
 -- --run: the command goes into the guest as /etc/vmlua/run, in a small
--- archive appended to the initramfs (the kernel unpacks both in turn).
-local scratch
+-- archive appended to the initramfs (the kernel unpacks both in turn);
+-- /etc/vmlua/stdio-on-hvc asks the default guest's /init to give it
+-- hvc0 as stdout and hvc1 as stderr.
 if o.run then
-  if not o.initrd then die(1, "--run needs an initramfs (--initrd, or the default guest)") end
-  local src = assert(io.open(o.initrd, "rb"))
+  if not o.initrd then die("options", "--run needs an initramfs (--initrd, or the default guest)") end
+  local src, err = io.open(o.initrd, "rb")
+  if not src then die("options", "--initrd: %s", err) end
   local base = src:read("a")
   src:close()
   local extra = require("vmlua.cpio").new()
   extra:dir("etc"); extra:dir("etc/vmlua")
   extra:file("etc/vmlua/run", o.run .. "\n", 493)
-  scratch = os.tmpname()
-  local f = assert(io.open(scratch, "wb"))
+  extra:file("etc/vmlua/stdio-on-hvc", "")
+  scratch_file = os.tmpname()
+  local f = assert(io.open(scratch_file, "wb"))
   f:write(base, extra:finish())
   f:close()
-  o.initrd = scratch
-  scratch_file = scratch
+  o.initrd = scratch_file
 end
-local mem = number(o, "mem", 1) or 256
-local cpus = number(o, "cpus", 1) or 1
-local timeout = number(o, "timeout", 0)
-if math.type(cpus) ~= "integer" and cpus ~= math.floor(cpus) then
-  die(1, "--cpus must be a whole number, got '%s'", o.cpus)
+
+-- --run's two virtio consoles come first, so that they are hvc0 and hvc1.
+local devices = {}
+if o.run then
+  local virtio = require "vmlua.virtio"
+  for _, stream in ipairs{ io.stdout, io.stderr } do
+    local dev, err = virtio.console{ output = function(data)
+      stream:write(data)
+      stream:flush()
+    end }
+    if not dev then die("start", "%s", err) end
+    devices[#devices + 1] = dev
+  end
 end
 
 -- --disk PATH[,ro|,cow[=OVERLAY]]: virtio-blk devices, vda, vdb, ...
-local devices = {}
-for _, spec in ipairs(o.disks or {}) do
+for _, spec in ipairs(o.disk) do
   local path, mode = spec:match("^([^,]+),?(.*)$")
   local opts = { path = path }
   if not path then
-    die(1, "--disk needs a file: --disk PATH[,ro|,cow[=OVERLAY]]")
+    die("options", "--disk needs a file: --disk PATH[,ro|,cow[=OVERLAY]]")
   elseif mode == "ro" then
     opts.readonly = true
   elseif mode == "cow" then
@@ -186,32 +200,40 @@ for _, spec in ipairs(o.disks or {}) do
   elseif mode:match("^cow=.") then
     opts.cow = mode:sub(5)
   elseif mode ~= "" then
-    die(1, "--disk %s: unknown mode '%s' (ro, cow or cow=OVERLAY)", spec, mode)
+    die("options", "--disk %s: unknown mode '%s' (ro, cow or cow=OVERLAY)", spec, mode)
   end
   local disk, why = require("vmlua.virtio").blk(opts)
-  if not disk then die(1, "--disk: %s", why) end
+  if not disk then die("options", "--disk: %s", why) end
   devices[#devices + 1] = disk
 end
 
 -- --net user[=FORWARD,...] | tap[=NAME]: virtio-net devices, eth0, eth1, ...
-for _, spec in ipairs(o.nets or {}) do
-  local kind, arg = spec:match("^(%a+)=?(.*)$")
+for _, spec in ipairs(o.net) do
+  local kind, rest = spec:match("^(%a+)=?(.*)$")
   local opts
   if kind == "user" then
     local forwards = {}
-    for fwd in (arg or ""):gmatch("[^,]+") do forwards[#forwards + 1] = fwd end
+    for fwd in (rest or ""):gmatch("[^,]+") do forwards[#forwards + 1] = fwd end
     opts = { user = { forwards = forwards } }
   elseif kind == "tap" then
-    opts = { tap = arg ~= "" and arg or "vmlua%d" }
+    opts = { tap = rest ~= "" and rest or "vmlua%d" }
   else
-    die(1, "--net %s: use user[=tcp::HOSTPORT-:GUESTPORT,...] or tap[=NAME]", spec)
+    die("options", "--net %s: use user[=tcp::HOSTPORT-:GUESTPORT,...] or tap[=NAME]", spec)
   end
   opts.sandbox = not o.no_seccomp
   local nic, why = require("vmlua.virtio").net(opts)
-  if not nic then die(1, "--net: %s", why) end
+  if not nic then die("options", "--net: %s", why) end
   devices[#devices + 1] = nic
 end
 
+-- The kernel console: the product without --run (the guest's shell);
+-- with --run only the boot, shown on request.
+local console = "stdout"
+if o.quiet then
+  console = "none"
+elseif o.run then
+  console = o.show_boot and function(data) io.stderr:write(data); io.stderr:flush() end or "none"
+end
 local vm, err = vmlua.vm{
   devices = devices,
   backend = backend,
@@ -220,16 +242,29 @@ local vm, err = vmlua.vm{
   cmdline = o.cmdline,
   memory = math.floor(mem) * 1024 * 1024,
   cpus = math.floor(cpus),
-  console = o.quiet and "none" or "stdout",
+  console = console,
   log = o.log,
-  input = not o.quiet,
+  input = not o.quiet and not o.run,
   sandbox = not o.no_seccomp,
 }
-if not vm then die(1, "%s", err) end
+if not vm then die("options", "%s", err) end
+
+-- The default guest's /init says on the console that the command runs on
+-- hvc0/hvc1, and with which status it ended.
+local ran_on_hvc, run_status
+if o.run then
+  local tail = ""
+  vm:on("output", function(_, data)
+    local text = tail .. data
+    if text:find("vmlua: running /etc/vmlua/run, stdout on hvc0", 1, true) then ran_on_hvc = true end
+    run_status = run_status or tonumber(text:match("vmlua: exit status (%d+)\r?\n"))
+    tail = text:sub(-100)
+  end)
+end
 
 local t0 = vmlua.core.monotonic()
 local started, serr = vm:start()
-if not started then die(5, "%s", serr) end
+if not started then die("start", "%s", serr) end
 
 -- --user/--chroot: drop root once nothing needs it.  A kvm guest is in
 -- memory and /dev/kvm is open by now.  linux.uml reads its initrd as it
@@ -246,7 +281,7 @@ local function drop_privileges()
       if vm:wait(0.05) then return end          -- it ended already
       if vmlua.core.monotonic() > deadline then
         vm:close()
-        die(5, "--user: the guest did not come up within 60 s; root was kept")
+        die("start", "--user: the guest did not come up within 60 s; root was kept")
       end
     end
     for _, srv in ipairs(vm.servers) do os.remove(srv.path) end
@@ -255,17 +290,68 @@ local function drop_privileges()
   local ok, why = vmlua.core.drop_privileges{ user = o.user, chroot = o.chroot }
   if not ok then
     vm:close()
-    die(1, "%s", drop_error(why))
+    die("options", "%s", drop_error(why))
   end
 end
 if o.user then drop_privileges() end
-local ok, reason, detail = pcall(vm.wait, vm, timeout)
-if not ok then
-  vm:close()
-  local msg = tostring(reason):gsub("^.-:%d+: ", "")
-  if msg == "interrupted" then die(130, "interrupted: the guest was stopped") end
-  die(5, "%s", msg)
+
+-- Run until the guest ends, or the time is up.  Once the command's status
+-- is in, the guest only powers off: a few seconds for that, then it is
+-- stopped (the command's output came in before its status).
+local function run_guest()
+  local deadline = timeout and (vmlua.core.monotonic() + timeout)
+  local done_at
+  while true do
+    local now = vmlua.core.monotonic()
+    if run_status and not done_at then done_at = now end
+    if done_at and now > done_at + 10 then return "stopped", "did not power off after the command" end
+    local slice = 0.5
+    if deadline and not done_at then
+      slice = math.min(slice, deadline - now)
+      if slice <= 0 then return nil, "timeout" end
+    end
+    local reason, detail = vm:wait(slice)
+    if reason then return reason, detail end
+  end
 end
+local ok, reason, detail = pcall(run_guest)
+local code, why
+if not ok then
+  local msg = tostring(reason):gsub("^.-:%d+: ", "")
+  if msg == "interrupted" then
+    code, why = STATUS.interrupted, "interrupted: the guest was stopped"
+  else
+    code, why = STATUS[run_mode and "start" or "died"], msg
+  end
+elseif o.run then
+  if run_status and ran_on_hvc then
+    code = run_status
+  elseif run_status then
+    code, why = STATUS.start, "the guest's /init ran the command on its console, not on hvc0 " ..
+      "and hvc1 (a default guest older than boot.lua's --run?): run make guest"
+  elseif reason == nil then
+    code, why = STATUS.timeout, ("timeout after %g s: the command did not finish"):format(timeout)
+  elseif reason == "quit" then
+    code, why = STATUS.interrupted, "quit (Ctrl-A x): the guest was stopped"
+  else
+    local what = { poweroff = "powered off", panic = "panicked", reboot = "rebooted" }
+    code, why = STATUS.died, ("the guest %s before the command finished: %s"):format(
+      what[reason] or ("stopped (" .. reason .. ")"), detail)
+  end
+elseif reason == "poweroff" then
+  code = 0
+elseif reason == nil then
+  code, why = STATUS.timeout, ("timeout after %g s: the guest did not power off"):format(timeout)
+elseif reason == "panic" then
+  code, why = STATUS.panic, "guest panic: " .. detail
+elseif reason == "reboot" then
+  code, why = STATUS.reboot, "guest rebooted: " .. detail
+elseif reason == "quit" then
+  code, why = STATUS.interrupted, "quit (Ctrl-A x): the guest was stopped"
+else
+  code, why = STATUS.died, ("guest stopped: %s: %s"):format(reason, detail)
+end
+vm:close()
 if o.stats then
   local st, parts = vm:stats(), {}
   for name, n in pairs(st.exits) do
@@ -280,10 +366,8 @@ if o.stats then
     vmlua.core.monotonic() - t0, st.cpus, #parts > 0 and table.concat(parts, " ") or "none",
     hwm and (", vmlua peak RSS " .. hwm .. " kB") or ""))
 end
-vm:close()
 if scratch_file then os.remove(scratch_file) end
-if reason == "poweroff" then os.exit(0, true) end
-if reason == nil then die(2, "timeout after %g s: the guest did not power off", timeout) end
-if reason == "panic" then die(3, "guest panic: %s", detail) end
-if reason == "reboot" then die(4, "guest rebooted: %s", detail) end
-die(5, "guest stopped: %s: %s", reason, detail)
+io.stdout:flush()
+-- Ctrl-A x comes in the middle of a line the guest was echoing.
+if why then io.stderr:write(reason == "quit" and "\n" or "", "boot.lua: ", why, "\n") end
+os.exit(code, true)

@@ -158,7 +158,8 @@ a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
 a:file("init", [[
 #!/bin/busybox sh
 # vmlua's default guest.  Runs /etc/vmlua/run when a scenario supplied
-# one and powers off with its status; otherwise a shell on the console.
+# one (with /etc/vmlua/stdio-on-hvc: boot.lua --run, output on hvc0 and
+# hvc1) and powers off with its status; otherwise a shell on the console.
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/root
 mount -t proc proc /proc
@@ -169,6 +170,20 @@ hostname vmlua
 for m in $(cat /etc/vmlua/modules); do
 	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
 done
+if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
+	# boot.lua --run: the command's stdout is hvc0 and its stderr hvc1,
+	# both raw (the bytes as written, no CR added); its status goes to
+	# the console, which the host keeps to itself.  Each port stays open
+	# here, so its settings hold, until poweroff.
+	i=0
+	until exec 3<>/dev/hvc0 4<>/dev/hvc1 || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done 2>/dev/null
+	stty raw -echo <&3
+	stty raw -echo <&4
+	echo "vmlua: running /etc/vmlua/run, stdout on hvc0, stderr on hvc1"
+	sh /etc/vmlua/run </dev/null >&3 2>&4 3>&- 4>&-
+	echo "vmlua: exit status $?"
+	poweroff -f
+fi
 if [ -f /etc/vmlua/run ]; then
 	sh /etc/vmlua/run
 	echo "vmlua: exit status $?"

@@ -32,6 +32,43 @@ describe("vmlua.Console", function()
       { console.new{ log = "/nonexistent/dir/log" } })
   end)
 
+  describe(":run()", function()
+    -- A console whose "guest" echoes what it is sent, as a shell at a
+    -- terminal does, and never answers.
+    local function echoing()
+      local con = console.new{ output = "none" }
+      con._send = function(s) con:write((s:gsub("\n", "\r\n"))); return #s end
+      con._pump = function() return nil end
+      return con
+    end
+
+    it("quotes the command when it times out, not the markers the shell echoed", function()
+      local con = echoing()
+      assert.has_error(function() con:run("sleep 100 # it's slow", 0.2) end,
+        'run: "sleep 100 # it\'s slow" did not finish within 0.2 s; the last lines were:\n  | ')
+    end)
+
+    it("shows what the command printed before the timeout", function()
+      local con = echoing()
+      con._send = function(s)
+        con:write((s:gsub("\n", "\r\n")) .. "__vmlua_S_1__\r\nhalf a line")
+        return #s
+      end
+      local ok, err = pcall(function() con:run("cat", 0.2) end)
+      assert.is_false(ok)
+      assert.matches('run: "cat" did not finish within 0.2 s; the last lines were:\n  | half a line$', err)
+      assert.not_matches("__vmlua", err)
+    end)
+
+    it("says the guest ended before the command did", function()
+      local con = echoing()
+      con._pump = function() return "poweroff", "linux.uml exited with status 0" end
+      assert.has_error(function() con:run("sleep 100", 5) end,
+        'run: the guest ended (poweroff: linux.uml exited with status 0) before the end of "sleep 100"; ' ..
+        "the last lines were:\n  | ")
+    end)
+  end)
+
   it("is the console of a VM too", function()
     local vm = assert(require("vmlua").vm{ backend = "uml", console = "none",
       kernel = "/bin/true" })   -- not started: any program will do

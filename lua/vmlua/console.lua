@@ -114,6 +114,40 @@ local function last_lines(text, n)
   return "  | " .. table.concat(lines, "\n  | ", from)
 end
 
+-- expect(), with the words of its errors given: `words.who` names the
+-- method, `words.late` says what did not come in time, `words.what` what
+-- was awaited, and `words.shown(text)` picks what to show of the text not
+-- consumed.  Errors are raised at the level of the method's caller.
+function Console:_expect(pattern, timeout, plain, words)
+  local who, shown = words.who, words.shown
+  local deadline = now() + timeout
+  while true do
+    local unseen = self:_unseen()
+    local r = table.pack(unseen:find(pattern, 1, plain))
+    if r[1] then
+      local whole = unseen:sub(r[1], r[2])
+      self:_unseen(unseen:sub(r[2] + 1))
+      if r.n > 2 then return table.unpack(r, 3, r.n) end
+      return whole
+    end
+    local left = deadline - now()
+    if left <= 0 then
+      error(("%s: %s within %g s; the last lines were:\n%s"):format(who, words.late, timeout,
+        last_lines(shown(unseen), 8)), 3)
+    end
+    if not self._pump then error("console:" .. who .. "(): no machine drives this console", 3) end
+    local reason, detail = self._pump(math.min(left, 0.25))
+    if reason == "panic" then
+      error("guest panic: " .. tostring(detail), 3)
+    elseif reason and reason ~= "timeout" and not self:_unseen():find(pattern, 1, plain) then
+      error(("%s: the guest ended (%s: %s) before %s; the last lines were:\n%s"):format(
+        who, reason, tostring(detail), words.what, last_lines(shown(self:_unseen()), 8)), 3)
+    end
+  end
+end
+
+local function as_is(text) return text end
+
 --- Wait for the guest to write something that matches.
 -- Searches what arrived since the last match; what matched, and all
 -- before it, is consumed.  A guest panic, or the guest ending, fails at
@@ -129,35 +163,15 @@ function Console:expect(pattern, timeout, plain)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("bad argument #2 to 'expect' (timeout must be a non-negative number)", 2)
   end
-  timeout = timeout or 30
-  local deadline = now() + timeout
-  while true do
-    local unseen = self:_unseen()
-    local r = table.pack(unseen:find(pattern, 1, plain))
-    if r[1] then
-      local whole = unseen:sub(r[1], r[2])
-      self:_unseen(unseen:sub(r[2] + 1))
-      if r.n > 2 then return table.unpack(r, 3, r.n) end
-      return whole
-    end
-    local left = deadline - now()
-    if left <= 0 then
-      error(("expect: no %q within %g s; the last lines were:\n%s"):format(pattern, timeout,
-        last_lines(unseen, 8)), 2)
-    end
-    if not self._pump then error("console:expect(): no machine drives this console", 2) end
-    local reason, detail = self._pump(math.min(left, 0.25))
-    if reason == "panic" then
-      error("guest panic: " .. tostring(detail), 2)
-    elseif reason and reason ~= "timeout" and not self:_unseen():find(pattern, 1, plain) then
-      error(("expect: the guest ended (%s: %s) before %q; the last lines were:\n%s"):format(
-        reason, tostring(detail), pattern, last_lines(self:_unseen(), 8)), 2)
-    end
-  end
+  local r = table.pack(self:_expect(pattern, timeout or 30, plain,
+    { who = "expect", late = ("no %q"):format(pattern), what = ("%q"):format(pattern), shown = as_is }))
+  return table.unpack(r, 1, r.n)
 end
 
 --- Run a shell command in the guest (its shell must be on this console,
--- as the default guest's is) and wait for it to finish.
+-- as the default guest's is) and wait for it to finish.  A timeout, or
+-- the guest ending first, raises an error that quotes the command and
+-- shows its last lines of output.
 -- @tparam string cmd one line of shell
 -- @tparam[opt=60] number timeout seconds
 -- @treturn string what it printed ("\r\n" made "\n")
@@ -165,6 +179,9 @@ end
 function Console:run(cmd, timeout)
   if type(cmd) ~= "string" or cmd:find("\n") then
     error("bad argument #1 to 'run' (one line of shell expected)", 2)
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    error("bad argument #2 to 'run' (timeout must be a non-negative number)", 2)
   end
   self._runs = self._runs + 1
   local n = self._runs
@@ -180,8 +197,17 @@ function Console:run(cmd, timeout)
   self:send(("printf '__vmlua_%%s_%d__\\n' S; if ( eval '__vmlua_parse() {\n%s\n}' ) 2>/dev/null; " ..
     "then eval '%s\n'; else ( eval '%s\n' ); fi; printf '__vmlua_%%s_%d_%%d__\\n' E $?\n")
     :format(n, q, q, q, n))
-  local out, status = self:expect(("__vmlua_S_%d__\r?\n(.-)__vmlua_E_%d_(%%d+)__"):format(n, n),
-    timeout or 60)
+  -- For an error: what the command printed so far, not the shell's echo
+  -- of the wrapper above (cut out if it has not started yet).
+  local start = ("__vmlua_S_%d__\r?\n"):format(n)
+  local function shown(text)
+    local after = text:match(start .. "(.*)$")
+    if after then return after end
+    return (text:gsub("printf '__vmlua_.-E %$%?\r?\n", ""))
+  end
+  local out, status = self:_expect(start .. ("(.-)__vmlua_E_%d_(%%d+)__"):format(n), timeout or 60,
+    false, { who = "run", late = ("%q did not finish"):format(cmd),
+             what = ("the end of %q"):format(cmd), shown = shown })
   out = out:gsub("\r\n", "\n")
   return out, tonumber(status)
 end

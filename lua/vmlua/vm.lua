@@ -2,7 +2,8 @@
 --
 -- States follow strongSwan's dumm: stopped -> starting -> running ->
 -- stopping -> stopped.  A machine that has stopped has an exit reason:
--- "poweroff", "reboot", "panic" or "error", with a detail line.
+-- "poweroff", "reboot", "panic", "error" or "quit" (Ctrl-A x typed at
+-- the terminal its input comes from), with a detail line.
 --
 -- @module vmlua.vm
 local core = require "vmlua.core"
@@ -267,8 +268,9 @@ function VM:start()
     ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
   end
   if ok and self._input then
-    core.tty_raw(0)
-    self._core:input(0)
+    -- A terminal is raw, Ctrl-C included, and its keys pass through the
+    -- escape Ctrl-A (x quits: the reason "quit"); a pipe is read as is.
+    self._core:input(0, core.tty_raw(0))
   end
   if not ok then
     core.tty_restore()
@@ -319,7 +321,8 @@ end
 
 --- Run the machine until it stops or `timeout` seconds pass.
 -- @tparam[opt] number timeout seconds (default: no limit)
--- @treturn[1] string exit reason: "poweroff", "reboot", "panic", "error"
+-- @treturn[1] string exit reason: "poweroff", "reboot", "panic", "error",
+--   "quit"
 -- @treturn[1] string the detail line
 -- @treturn[2] nil
 -- @treturn[2] string "timeout"
