@@ -106,7 +106,50 @@ if not exists(rng_ko) then
   os.remove(errf)
 end
 
-if not o.force and not rng_fresh and exists(initrd) then
+-- The guest's /init.  A copy beside the initramfs tells a later run
+-- whether the initramfs was packed with this very /init.
+local INIT = [[
+#!/bin/busybox sh
+# vmlua's default guest.  Runs /etc/vmlua/run when a scenario supplied
+# one (with /etc/vmlua/stdio-on-hvc: boot.lua --run, output on hvc0 and
+# hvc1) and powers off with its status; otherwise a shell on the console.
+/bin/busybox --install -s /bin
+export PATH=/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+hostname vmlua
+for m in $(cat /etc/vmlua/modules); do
+	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
+done
+if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
+	# boot.lua --run: the command's stdout is hvc0 and its stderr hvc1,
+	# both raw (the bytes as written, no CR added); its status goes to
+	# the console, which the host keeps to itself.  Each port stays open
+	# here, so its settings hold, until poweroff.
+	i=0
+	until exec 3<>/dev/hvc0 4<>/dev/hvc1 || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done 2>/dev/null
+	stty raw -echo <&3
+	stty raw -echo <&4
+	echo "vmlua: running /etc/vmlua/run, stdout on hvc0, stderr on hvc1"
+	sh /etc/vmlua/run </dev/null >&3 2>&4 3>&- 4>&-
+	echo "vmlua: exit status $?"
+	poweroff -f
+fi
+if [ -f /etc/vmlua/run ]; then
+	sh /etc/vmlua/run
+	echo "vmlua: exit status $?"
+	poweroff -f
+fi
+echo "vmlua: guest ready, a shell on the console (exit to power off)"
+setsid cttyhack sh
+poweroff -f
+]]
+local stamp = initrd .. ".init"
+local function read(p) local f = io.open(p, "rb"); if not f then return nil end
+  local s = f:read("a"); f:close(); return s end
+if not o.force and not rng_fresh and exists(initrd) and read(stamp) == INIT then
   say("ready (cached): %s, kernel %s (%s)", initrd, kernel, version)
   return
 end
@@ -155,45 +198,10 @@ if exists(rng_ko) then
   order[#order + 1] = "virtio-rng.ko"
 end
 a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
-a:file("init", [[
-#!/bin/busybox sh
-# vmlua's default guest.  Runs /etc/vmlua/run when a scenario supplied
-# one (with /etc/vmlua/stdio-on-hvc: boot.lua --run, output on hvc0 and
-# hvc1) and powers off with its status; otherwise a shell on the console.
-/bin/busybox --install -s /bin
-export PATH=/bin HOME=/root
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-mount -t tmpfs tmp /tmp
-hostname vmlua
-for m in $(cat /etc/vmlua/modules); do
-	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
-done
-if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
-	# boot.lua --run: the command's stdout is hvc0 and its stderr hvc1,
-	# both raw (the bytes as written, no CR added); its status goes to
-	# the console, which the host keeps to itself.  Each port stays open
-	# here, so its settings hold, until poweroff.
-	i=0
-	until exec 3<>/dev/hvc0 4<>/dev/hvc1 || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done 2>/dev/null
-	stty raw -echo <&3
-	stty raw -echo <&4
-	echo "vmlua: running /etc/vmlua/run, stdout on hvc0, stderr on hvc1"
-	sh /etc/vmlua/run </dev/null >&3 2>&4 3>&- 4>&-
-	echo "vmlua: exit status $?"
-	poweroff -f
-fi
-if [ -f /etc/vmlua/run ]; then
-	sh /etc/vmlua/run
-	echo "vmlua: exit status $?"
-	poweroff -f
-fi
-echo "vmlua: guest ready, a shell on the console (exit to power off)"
-setsid cttyhack sh
-poweroff -f
-]], 493)
+a:file("init", INIT, 493)
 local ok, err = a:write(initrd)
 if not ok then die("cannot write %s: %s", initrd, err) end
+local sf = io.open(stamp, "wb")
+if not (sf and sf:write(INIT) and sf:close()) then die("cannot write %s", stamp) end
 local f = io.open(initrd, "rb"); local size = f:seek("end"); f:close()
 say("ready: %s (%d KiB), kernel %s (%s)", initrd, size // 1024, kernel, version)
