@@ -426,10 +426,11 @@ local function run_serial(list, o, dir_of, done)
       local r = M.run_one(sc, o.backend, dir_of(i))
       current = nil
       done(i, r)
-      if r.interrupted then return end
+      if r.interrupted then return true end
     end
+    return false
   end)
-  if ok then return false end
+  if ok then return err end
   if not tostring(err):find("interrupted$") then error(err, 0) end
   if current then done(current, { name = list[current].name, ok = false, interrupted = true }) end
   return true
@@ -500,7 +501,7 @@ function M.main(argv, exe)
   end
   io.write("TAP version 13\n1..", #list, "\n")
   io.flush()
-  local t0, failures, results, reported = now(), 0, {}, 0
+  local t0, failures, stopped, results, reported = now(), 0, 0, {}, 0
   local function report(i, r)
     local directive = r.interrupted and " # interrupted" or r.xfail and (" # TODO expected failure: " .. r.xfail) or ""
     io.write(r.ok and "ok " or "not ok ", i, " - ", r.name, directive, "\n")
@@ -510,7 +511,8 @@ function M.main(argv, exe)
     if r.logs then io.write("# boot logs kept: ", table.concat(r.logs, " "), "\n") end
     io.write(("# %.1f s\n"):format(r.seconds or now() - t0))
     io.flush()
-    if not r.ok and not r.xfail then failures = failures + 1 end
+    if r.interrupted then stopped = stopped + 1
+    elseif not r.ok and not r.xfail then failures = failures + 1 end
   end
   -- A scenario is over: keep what its failure needs, remove the rest,
   -- and report in order.
@@ -550,7 +552,8 @@ function M.main(argv, exe)
   if interrupted then
     io.write(("Bail out! interrupted; %d of %d scenarios not run\n"):format(#list - reported, #list))
   end
-  io.write(("# %d scenarios, %d failed, in %.1f s\n"):format(reported, failures, seconds))
+  io.write(("# %d scenarios, %d failed%s, in %.1f s\n"):format(reported, failures,
+    interrupted and (", %d interrupted"):format(stopped) or "", seconds))
   if o.junit then
     local jok, jerr = junit(o.junit, list, results, seconds)
     if not jok then io.stderr:write("vmlua test: ", jerr, "\n"); return 126 end
