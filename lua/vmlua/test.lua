@@ -138,7 +138,9 @@ end
 -- @tparam string dir an empty directory of this scenario's own
 -- @treturn table { name, ok, xfail, message, logs, seconds }
 function M.run_one(sc, backend, dir)
-  if type(dir) ~= "string" then error("bad argument #3 to 'run_one' (directory expected, got " .. type(dir) .. ")", 2) end
+  if type(dir) ~= "string" then
+    error("bad argument #3 to 'run_one' (directory expected, got " .. type(dir) .. ")", 2)
+  end
   local vmlua = require "vmlua"
   local virtio = require "vmlua.virtio"
   local spec = sc.spec
@@ -273,8 +275,8 @@ local function junit(path, list, results, seconds)
     elseif r.interrupted then
       f:write(('>\n      <error message="interrupted" type="interrupted">%s</error>\n    </testcase>\n'):format(logs))
     elseif not r.ok then
-      f:write(('>\n      <failure message="%s">%s%s</failure>\n    </testcase>\n'):format(xml(r.message:match("[^\n]*")),
-        xml(r.message), logs))
+      f:write(('>\n      <failure message="%s">%s%s</failure>\n    </testcase>\n'):format(
+        xml(r.message:match("[^\n]*")), xml(r.message), logs))
     else
       f:write("/>\n")
     end
