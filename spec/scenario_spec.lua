@@ -256,9 +256,9 @@ for i = 1, 3 do
 end
 ]]
 
-  for _, case in ipairs{ { "SIGINT", "" }, { "SIGTERM", "" }, { "SIGINT", "-j 2" }, { "SIGTERM", "-j 2" } } do
+  for _, case in ipairs{ { "SIGINT", "" }, { "SIGTERM", "" }, { "SIGINT", " -j 2" }, { "SIGTERM", " -j 2" } } do
     local sig, jobs = case[1], case[2]
-    it(("stops the whole run on %s %s: the running scenario interrupted, the rest not run, exit 130, nothing left")
+    it(("stops the whole run on %s%s: the running scenario interrupted, the rest not run, exit 130, nothing left")
       :format(sig, jobs), function()
       local dir, w = env.tmpdir(), env.watched()
       write(dir .. "/waiters.lua", WAITERS)
