@@ -655,25 +655,6 @@ describe("scripts/boot.lua --backend uml #uml", function()
     os.remove(master)
   end)
 
-  -- A private TMPDIR (and HOME) for one run, so that what it leaves
-  -- behind can be told apart from what other runs on this machine do:
-  -- vmlua makes its run directories there, UML keeps its files in them,
-  -- and a UML left to itself would write to $HOME/.uml.  check(): the
-  -- directory is empty again and no linux.uml of this run is left.
-  local function watched()
-    local dir = env.tmpdir()
-    return {
-      env = ("TMPDIR=%s HOME=%s "):format(dir, dir),
-      check = function()
-        local left = env.sh("ls -A " .. dir)
-        local running = env.sh("pgrep -a -f 'linux.um[l] .*uml_dir=" .. dir .. "/'")
-        os.execute("rm -rf " .. dir)
-        assert.equal("", left, "left behind in TMPDIR")
-        assert.equal("", running, "a linux.uml still running")
-      end,
-    }
-  end
-
   -- Runs cmd in a pseudo-terminal (script(1)) between two `stty -g`;
   -- returns the output and the terminal states printed, in order (the
   -- run may print its own in between).
@@ -705,7 +686,7 @@ describe("scripts/boot.lua --backend uml #uml", function()
       it("on SIG" .. sig .. ": the guest stopped, the tty restored, nothing left", function()
         local initrd = guest_running("echo guest-is-up; sleep 600\n")
         local log = env.tmpname()
-        local w = watched()
+        local w = env.watched()
         local _, states = in_a_terminal((w.env .. env.vmlua .. " scripts/boot.lua --backend uml --initrd %s " ..
           "</dev/tty >%s 2>&1 & pid=$!; for i in $(seq 300); do grep -q guest-is-up %s && break; " ..
           "sleep 0.2; done; stty -g; kill -%s $pid; wait $pid"):format(initrd, log, log, sig))
@@ -733,7 +714,7 @@ os.execute("stty -g")
 error("the script's own mistake")
 ]]):format(KERNEL, initrd))
       f:close()
-      local w = watched()
+      local w = env.watched()
       local out, states = in_a_terminal(w.env .. env.vmlua .. " " .. script)
       os.remove(script)
       w.check()
@@ -745,7 +726,7 @@ error("the script's own mistake")
 
     it("on a guest panic: says so, exits 3, the tty restored, nothing left", function()
       local initrd = own_initrd("#!/bin/busybox sh\n/bin/busybox echo guest-is-up\nexit 7\n")
-      local w = watched()
+      local w = env.watched()
       local out, states = in_a_terminal(w.env .. env.vmlua .. " scripts/boot.lua --backend uml --initrd " ..
         initrd .. " --timeout 60 2>&1")
       w.check()

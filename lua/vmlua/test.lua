@@ -14,6 +14,17 @@
 --
 -- See docs/scenarios.md for every option.
 -- @module vmlua.test
+local argparse = require "argparse"
+local dirent = require "posix.dirent"
+local fcntl = require "posix.fcntl"
+local poll = require "posix.poll"
+local signal = require "posix.signal"
+local stat = require "posix.sys.stat"
+local stdlib = require "posix.stdlib"
+local time = require "posix.time"
+local unistd = require "posix.unistd"
+local wait = require "posix.sys.wait"
+
 local M = {}
 
 local OPTIONS = { backend = true, memory = true, cpus = true, kernel = true, initrd = true,
@@ -54,19 +65,6 @@ function M.load(file)
   return list
 end
 
--- The files of the given paths: *.lua in directories, sorted.
-local function files_of(paths)
-  local out = {}
-  for _, p in ipairs(paths) do
-    local ls = io.popen("find " .. ("%q"):format(p) .. " -maxdepth 1 -name '*.lua' -type f 2>/dev/null | sort")
-    local found = false
-    for f in ls:lines() do out[#out + 1] = f; found = true end
-    ls:close()
-    if not found then out[#out + 1] = p end    -- a file, or a missing path (load says why)
-  end
-  return out
-end
-
 -- Every console of a machine runs every machine of the scenario while it
 -- waits, and stops at the scenario's deadline.
 local function group_pump(vms, owner, deadline, timeout)
@@ -83,20 +81,78 @@ local function group_pump(vms, owner, deadline, timeout)
   end
 end
 
+-- Files and directories, through luaposix.
+local function is_dir(p)
+  local st = stat.stat(p)
+  return st ~= nil and stat.S_ISDIR(st.st_mode) ~= 0
+end
+
+-- The files of the given paths: *.lua in directories, sorted.
+local function files_of(paths)
+  local out = {}
+  for _, p in ipairs(paths) do
+    if is_dir(p) then
+      p = p:gsub("(.)/+$", "%1")
+      local names = {}
+      for _, name in ipairs(dirent.dir(p)) do
+        local st = name:match("%.lua$") and stat.stat(p .. "/" .. name)
+        if st and stat.S_ISREG(st.st_mode) ~= 0 then names[#names + 1] = p .. "/" .. name end
+      end
+      table.sort(names)
+      table.move(names, 1, #names, #out + 1, out)
+    else
+      out[#out + 1] = p    -- a file, or a missing path (load says why)
+    end
+  end
+  return out
+end
+
+-- Remove path and, if it is a directory, everything in it.
+local function rmtree(path)
+  local st = stat.lstat(path)
+  if st and stat.S_ISDIR(st.st_mode) ~= 0 then
+    for _, name in ipairs(dirent.dir(path)) do
+      if name ~= "." and name ~= ".." then rmtree(path .. "/" .. name) end
+    end
+  end
+  os.remove(path)
+end
+
+-- Move a file, copying it when rename cannot (another file system).
+local function move(from, to)
+  if os.rename(from, to) then return true end
+  local src, dst = io.open(from, "rb"), io.open(to, "wb")
+  if not (src and dst) then return false end
+  dst:write(src:read("a"))
+  src:close()
+  dst:close()
+  return os.remove(from)
+end
+
 --- Run one scenario: fresh machines, the body, then everything closed.
+-- Its machines' boot logs go to dir/<machine>.log; dir/tmp is the
+-- scenario's `s.tmpdir` and its TMPDIR while it runs (UML's sockets,
+-- copy-on-write overlays).  The caller made dir and removes it.
+-- @tparam table sc a scenario from `load`
+-- @tparam[opt] string backend for scenarios that do not choose
+-- @tparam string dir an empty directory of this scenario's own
 -- @treturn table { name, ok, xfail, message, logs, seconds }
-function M.run_one(sc, backend)
+function M.run_one(sc, backend, dir)
+  if type(dir) ~= "string" then
+    error("bad argument #3 to 'run_one' (directory expected, got " .. type(dir) .. ")", 2)
+  end
   local vmlua = require "vmlua"
   local virtio = require "vmlua.virtio"
   local spec = sc.spec
   local t0 = now()
   local timeout = spec.timeout or 120
   local deadline = t0 + timeout
-  local ctx = { switch = vmlua.switch(), name = sc.name }
+  local ctx = { switch = vmlua.switch(), name = sc.name, tmpdir = dir .. "/tmp" }
+  assert(stat.mkdir(ctx.tmpdir))
+  local tmpdir = os.getenv("TMPDIR")
+  stdlib.setenv("TMPDIR", ctx.tmpdir)
   local names = spec.machines or { "vm" }
   local vms, byname, logs, devs = {}, {}, {}, {}
-  local function fail(msg) return { name = sc.name, ok = false, message = msg } end
-  local result
   -- Build a machine from the scenario's options (o overrides them).
   local function build(name, o)
     local backend_name = o.backend or spec.backend or backend or "auto"
@@ -105,7 +161,7 @@ function M.run_one(sc, backend)
     local devices = o.devices
     if devices == nil then devices = spec.devices end
     if type(devices) == "function" then devices = devices(name, ctx) end
-    local log = os.tmpname()
+    local log = dir .. "/" .. name .. ".log"
     logs[#logs + 1] = log
     local vm, why = vmlua.vm{
       backend = backend_name,
@@ -158,20 +214,13 @@ function M.run_one(sc, backend)
     return tostring(e)
   end)
   for _, vm in ipairs(vms) do vm:close() end
-  if ok then
-    result = { name = sc.name, ok = true }
-  else
-    result = fail(err)
+  if tmpdir then stdlib.setenv("TMPDIR", tmpdir) else stdlib.setenv("TMPDIR", nil) end
+  local result = { name = sc.name, ok = ok, logs = logs, xfail = spec.xfail, seconds = now() - t0 }
+  if not ok then
+    result.message = err
+    -- Ctrl-C, SIGTERM or SIGHUP (core/main.c turns each into this error)
+    result.interrupted = err:find("interrupted$") ~= nil or nil
   end
-  -- Keep the boot logs of a failure someone has to look into; an
-  -- expected one (xfail) would only pile up in /tmp run after run.
-  if ok or spec.xfail then
-    for _, l in ipairs(logs) do os.remove(l) end
-  else
-    result.logs = logs
-  end
-  result.xfail = spec.xfail
-  result.seconds = now() - t0
   return result
 end
 
@@ -197,24 +246,37 @@ local function xml(s)
     :gsub("[%z\1-\8\11\12\14-\31]", "?"))
 end
 
-local function junit(path, results, seconds)
+-- The JUnit report: a failure per failed scenario, an error per
+-- interrupted one, and the scenarios an interruption left unrun skipped.
+local function junit(path, list, results, seconds)
   local f, err = io.open(path, "w")
   if not f then return nil, err end
-  local failures, skipped = 0, 0
-  for _, r in ipairs(results) do
-    if r.xfail then skipped = skipped + 1 elseif not r.ok then failures = failures + 1 end
+  local failures, errors, skipped = 0, 0, 0
+  for i = 1, #list do
+    local r = results[i]
+    if not r or r.xfail then skipped = skipped + 1
+    elseif r.interrupted then errors = errors + 1
+    elseif not r.ok then failures = failures + 1 end
   end
+  local counts = ('tests="%d" failures="%d" errors="%d" skipped="%d" time="%.3f"'):format(#list, failures, errors,
+    skipped, seconds)
   f:write('<?xml version="1.0" encoding="UTF-8"?>\n')
-  f:write(('<testsuites tests="%d" failures="%d" skipped="%d" time="%.3f">\n'):format(#results, failures, skipped, seconds))
-  f:write(('  <testsuite name="vmlua" tests="%d" failures="%d" skipped="%d" time="%.3f">\n'):format(#results, failures, skipped, seconds))
-  for _, r in ipairs(results) do
-    f:write(('    <testcase classname="%s" name="%s" time="%.3f"'):format(xml(r.file or "vmlua"), xml(r.name), r.seconds or 0))
-    if r.xfail then
+  f:write(('<testsuites %s>\n'):format(counts))
+  f:write(('  <testsuite name="vmlua" %s>\n'):format(counts))
+  for i, sc in ipairs(list) do
+    local r = results[i] or { name = sc.name }
+    f:write(('    <testcase classname="%s" name="%s" time="%.3f"'):format(xml(sc.file), xml(sc.name), r.seconds or 0))
+    local logs = r.logs and xml("\nboot logs: " .. table.concat(r.logs, " ")) or ""
+    if not results[i] then
+      f:write('>\n      <skipped message="not run: the run was interrupted"/>\n    </testcase>\n')
+    elseif r.xfail then
       f:write(('>\n      <skipped message="%s"/>\n    </testcase>\n'):format(
         xml("expected failure: " .. r.xfail .. (r.ok and " (but it passed)" or ": " .. tostring(r.message)))))
+    elseif r.interrupted then
+      f:write(('>\n      <error message="interrupted" type="interrupted">%s</error>\n    </testcase>\n'):format(logs))
     elseif not r.ok then
-      f:write(('>\n      <failure message="%s">%s%s</failure>\n    </testcase>\n'):format(xml(r.message:match("[^\n]*")),
-        xml(r.message), r.logs and xml("\nboot logs: " .. table.concat(r.logs, " ")) or ""))
+      f:write(('>\n      <failure message="%s">%s%s</failure>\n    </testcase>\n'):format(
+        xml(r.message:match("[^\n]*")), xml(r.message), logs))
     else
       f:write("/>\n")
     end
@@ -224,161 +286,281 @@ local function junit(path, results, seconds)
   return true
 end
 
-local usage = [[
-usage: vmlua test [FILE|DIR ...] [--tap | --junit FILE] [-j N] [--filter PAT] [--backend B]
-
-Run regression scenarios (default: scripts/scenarios).  Each gets fresh
-machines and its own timeout; TAP goes to stdout.  The exit status is the
-number of failures (at most 125); expected failures do not count.
-  --junit FILE   also write a JUnit XML report to FILE
-  --tap          TAP on stdout (the default)
-  -j N           run N scenarios at a time, each in its own process
-  --filter PAT   only scenarios whose name matches the Lua pattern PAT
-  --backend B    auto, kvm or uml for scenarios that do not choose
-]]
-
-local function parse(argv)
-  local o = { paths = {}, jobs = 1 }
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local function value()
-      i = i + 1
-      if argv[i] == nil then error({ usage_error = a .. " needs a value" }) end
-      return argv[i]
-    end
-    if a == "-h" or a == "--help" then o.help = true
-    elseif a == "--tap" then o.tap = true
-    elseif a == "--junit" then o.junit = value()
-    elseif a == "-j" then
-      o.jobs = tonumber(value())
-      if not o.jobs or o.jobs < 1 or o.jobs ~= math.floor(o.jobs) then error({ usage_error = "-j needs a whole number of at least 1" }) end
-    elseif a:match("^%-j%d+$") then o.jobs = tonumber(a:sub(3))
-    elseif a == "--filter" then o.filter = value()
-    elseif a == "--backend" then o.backend = value()
-    elseif a == "--run-one" then o.run_one = { value(), tonumber(value()), value() }
-    elseif a:sub(1, 1) == "-" then error({ usage_error = "unknown option '" .. a .. "'" })
-    else o.paths[#o.paths + 1] = a end
-    i = i + 1
-  end
-  return o
+-- The command line.  Converters name their option in their message.
+local function whole(s)
+  local n = math.tointeger(tonumber(s))
+  if not n or n < 1 then return nil, "-j needs a whole number of at least 1, got '" .. s .. "'" end
+  return n
 end
 
-local function sleep(s) os.execute("sleep " .. s) end
+local function shard(s)
+  local k, n = s:match("^(%d+)/(%d+)$")
+  k, n = tonumber(k), tonumber(n)
+  if not k or k < 1 or k > n then return nil, "--shard needs K/N with 1 <= K <= N, got '" .. s .. "'" end
+  return { k = k, n = n }
+end
 
--- Run the scenarios N at a time, each in a child `vmlua test --run-one`.
-local function run_parallel(exe, list, o, report)
-  local results, running, next_i, reported = {}, {}, 1, 0
-  local function launch(sc, slot)
-    local out = os.tmpname()
-    os.remove(out)
-    local cmd = ("%q test --run-one %q %d %q %s >/dev/null 2>&1 </dev/null &"):format(exe, sc.file, sc.index,
-      out, o.backend and ("--backend %q"):format(o.backend) or "")
-    os.execute(cmd)
-    running[slot] = { sc = sc, out = out, at = next_i }
+local function parser()
+  local p = argparse("vmlua test")
+    :description("Run regression scenarios (default: the shipped scripts/scenarios).  Each gets fresh "
+      .. "machines and its own timeout; TAP goes to stdout.")
+    :epilog("Exit status: the number of failed scenarios (at most 125; expected failures do not count), "
+      .. "126 if the run cannot start (bad usage, a scenario file that does not load, a --filter or --shard "
+      .. "that selects nothing), 130 if SIGINT, SIGTERM or SIGHUP stopped it.  See docs/scenarios.md.")
+    :add_help(false)
+    :help_max_width(79)
+  p:argument("paths", "Scenario files, or directories of *.lua files."):args("*"):argname("FILE|DIR")
+  p:flag("-h --help", "Show this help and exit.")
+  p:flag("--tap", "TAP on stdout (the default).")
+  p:option("--junit", "Also write a JUnit XML report to FILE."):argname("FILE")
+  p:option("-j", "Run N scenarios at a time, each in its own vmlua process."):argname("N"):convert(whole):default("1")
+  p:option("--filter", "Only the scenarios whose name matches the Lua pattern PAT."):argname("PAT")
+  p:option("--shard", "Only the K-th of N slices of the (filtered) scenarios: those whose 0-based index i "
+    .. "has i % N == K-1."):argname("K/N"):convert(shard)
+  p:option("--backend", "auto, kvm or uml, for scenarios that do not choose."):argname("B")
+  p:option("--logdir", "Keep the boot logs of failed and interrupted scenarios in DIR (default: failed "
+    .. "ones in a private $TMPDIR/vmlua-test-XXXXXX, removed when nothing fails)."):argname("DIR")
+  p:option("--run-one"):args(4):hidden(true)    -- a child of -j: FILE INDEX DIR FD
+  return p
+end
+
+-- A child of -j: run one scenario, write its result to fd, and exit.
+local function child(o)
+  local file, index, dir, fd = table.unpack(o.run_one)
+  fd = assert(math.tointeger(tonumber(fd)), "--run-one: FD must be a number")
+  fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)     -- not for linux.uml
+  local list, err = M.load(file)
+  local sc = list and list[tonumber(index)]
+  local r = sc and M.run_one(sc, o.backend, dir)
+    or { name = file .. "#" .. index, ok = false, message = err or "no such scenario" }
+  local s = serialize(r)
+  while #s > 0 do
+    local n = unistd.write(fd, s)
+    if not n then break end
+    s = s:sub(n + 1)
   end
-  local slots = o.jobs
-  while next_i <= #list or next(running) do
-    for slot = 1, slots do
-      if not running[slot] and next_i <= #list then
-        launch(list[next_i], slot)
-        next_i = next_i + 1
+  return 0
+end
+
+local STOP = { signal.SIGINT, signal.SIGTERM, signal.SIGHUP }
+
+-- Wait for a child, and kill it if it has not gone within `grace` seconds.
+local function reap(pid, grace)
+  for _ = 1, grace * 10 do
+    local p, how, code = wait.wait(pid, wait.WNOHANG)
+    if p ~= 0 then return how, code end
+    time.nanosleep{ tv_sec = 0, tv_nsec = 100000000 }
+  end
+  signal.kill(pid, signal.SIGKILL)
+  return select(2, wait.wait(pid))
+end
+
+-- Start scenario i in a child: `vmlua test --run-one FILE INDEX DIR FD`,
+-- its result coming back on a pipe.  No shell in between.
+local function launch(exe, sc, dir, backend)
+  local r, w = assert(unistd.pipe())
+  for _, fd in ipairs{ r, w } do fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC) end
+  local pid = assert(unistd.fork())
+  if pid == 0 then
+    local null = fcntl.open("/dev/null", fcntl.O_RDWR)
+    for fd = 0, 2 do unistd.dup2(null, fd) end
+    fcntl.fcntl(w, fcntl.F_SETFD, 0)
+    local argv = { [0] = exe, "test", "--run-one", sc.file, tostring(sc.index), dir, tostring(w) }
+    if backend then table.move({ "--backend", backend }, 1, 2, #argv + 1, argv) end
+    unistd.execp(exe, argv)
+    unistd._exit(127)
+  end
+  unistd.close(w)
+  return { pid = pid, fd = r, out = {} }
+end
+
+-- Run the scenarios N at a time, each in a child process, until all are
+-- done or a signal says stop; then kill the children that still run.
+-- Calls done(i, result) as each finishes.  Returns true if stopped.
+local function run_parallel(exe, list, o, dir_of, done)
+  local stop = false
+  for _, s in ipairs(STOP) do signal.signal(s, function() stop = true end) end
+  local jobs, running, next_i = {}, 0, 1
+  while not stop and (next_i <= #list or running > 0) do
+    while running < o.j and next_i <= #list do
+      local job = launch(exe, list[next_i], dir_of(next_i), o.backend)
+      job.i, jobs[job.fd], running, next_i = next_i, job, running + 1, next_i + 1
+    end
+    local fds = {}
+    for fd in pairs(jobs) do fds[fd] = { events = { IN = true } } end
+    poll.poll(fds, 1000)      -- a signal ends it early (EINTR)
+    for fd, p in pairs(fds) do
+      local job = jobs[fd]
+      local data = p.revents and (p.revents.IN or p.revents.HUP or p.revents.ERR) and unistd.read(fd, 65536)
+      if data and #data > 0 then
+        job.out[#job.out + 1] = data
+      elseif data then        -- end of file: the child is done
+        unistd.close(fd)
+        jobs[fd], running = nil, running - 1
+        local how, code = reap(job.pid, 30)
+        local chunk = load(table.concat(job.out), "=result", "t", {})
+        local okc, r = pcall(chunk or error)
+        if not (okc and type(r) == "table") then
+          r = { name = list[job.i].name, ok = false,
+            message = ("the child process %s (%s) without a result"):format(how or "ended", tostring(code)) }
+        end
+        done(job.i, r)
       end
     end
-    sleep(0.1)
-    -- TAP in order: report each result once all before it are in.
-    while results[reported + 1] do
-      reported = reported + 1
-      report(reported, results[reported])
-    end
-    for slot, job in pairs(running) do
-      local f = io.open(job.out)
-      if f then
-        local chunk = load(f:read("a"), "=result", "t", {})
-        f:close()
-        os.remove(job.out)
-        local r = chunk and chunk() or { name = job.sc.name, ok = false, message = "the child's result is unreadable" }
-        r.file = job.sc.file
-        results[job.at] = r
-        running[slot] = nil
-      end
-    end
   end
-  while results[reported + 1] do
-    reported = reported + 1
-    report(reported, results[reported])
+  for _, job in pairs(jobs) do signal.kill(job.pid, signal.SIGTERM) end
+  for fd, job in pairs(jobs) do
+    reap(job.pid, 30)
+    unistd.close(fd)
+    done(job.i, { name = list[job.i].name, ok = false, interrupted = true })
   end
-  return results
+  return stop
+end
+
+-- Run the scenarios one after the other in this process.  core/main.c
+-- turns SIGINT, SIGTERM and SIGHUP into an "interrupted" error in
+-- whatever Lua code runs, which run_one reports, or which ends up here.
+local function run_serial(list, o, dir_of, done)
+  local current
+  local ok, err = pcall(function()
+    for i, sc in ipairs(list) do
+      current = i
+      local r = M.run_one(sc, o.backend, dir_of(i))
+      current = nil
+      done(i, r)
+      if r.interrupted then return true end
+    end
+    return false
+  end)
+  if ok then return err end
+  if not tostring(err):find("interrupted$") then error(err, 0) end
+  if current then done(current, { name = list[current].name, ok = false, interrupted = true }) end
+  return true
+end
+
+-- A scenario name as a file name.
+local function slug(s)
+  return (s:gsub("[^%w]+", "-"):gsub("^%-", ""):gsub("%-$", ""))
 end
 
 --- `vmlua test ...`: returns the process exit status.
 function M.main(argv, exe)
-  local ok, o = pcall(parse, argv)
-  if not ok then
-    io.stderr:write("vmlua test: ", type(o) == "table" and o.usage_error or tostring(o), "\n", usage)
+  local p = parser()
+  local function usage_error(msg, usage)
+    io.stderr:write("vmlua test: ", msg, "\n", usage and p:get_usage() .. "\n" or "")
     return 126
   end
-  if o.help then io.write(usage); return 0 end
-  if o.run_one then
-    -- A child of -j: one scenario, its result into a file.
-    local file, index, out = o.run_one[1], o.run_one[2], o.run_one[3]
-    local list, err = M.load(file)
-    local r = list and list[index] and M.run_one(list[index], o.backend)
-      or { name = file .. "#" .. tostring(index), ok = false, message = err or "no such scenario" }
-    local f = assert(io.open(out .. ".part", "w"))
-    f:write(serialize(r))
-    f:close()
-    assert(os.rename(out .. ".part", out))
-    return 0
+  local ok, o = p:pparse(argv)
+  if not ok then return usage_error(o, true) end
+  if o.help then io.write(p:get_help(), "\n"); return 0 end
+  if o.run_one then return child(o) end
+  if o.logdir and not is_dir(o.logdir) then
+    local made, why = stat.mkdir(o.logdir)
+    if not made then return usage_error("--logdir: " .. why) end
   end
-  local list = {}
   if #o.paths == 0 then
     local dir, why = require("vmlua.paths").shipped("scenarios")
     if not dir then io.stderr:write("vmlua test: no scenarios given, and ", why, "\n"); return 126 end
     o.paths = { dir }
   end
+  -- Every scenario, then those --filter and --shard select.
+  local all, list = {}, {}
   for _, file in ipairs(files_of(o.paths)) do
     local got, err = M.load(file)
     if not got then
       io.stderr:write("vmlua test: ", err, "\n")
       return 126
     end
-    for _, sc in ipairs(got) do
-      if not o.filter or sc.name:find(o.filter) then list[#list + 1] = sc end
+    table.move(got, 1, #got, #all + 1, all)
+  end
+  if #all == 0 then return usage_error("no scenarios in " .. table.concat(o.paths, " ")) end
+  for _, sc in ipairs(all) do
+    local fok, found = pcall(string.find, sc.name, o.filter or "")
+    if not fok then return usage_error("--filter '" .. o.filter .. "': " .. found:gsub("^.-: ", "")) end
+    if found then list[#list + 1] = sc end
+  end
+  if #list == 0 then
+    return usage_error(("--filter '%s' selects none of the %d scenarios"):format(o.filter, #all))
+  end
+  if o.shard then
+    local slice = {}
+    for i, sc in ipairs(list) do
+      if (i - 1) % o.shard.n == o.shard.k - 1 then slice[#slice + 1] = sc end
     end
+    if #slice == 0 then
+      return usage_error(("--shard %d/%d selects none of the %d scenarios"):format(o.shard.k, o.shard.n, #list))
+    end
+    list = slice
+  end
+
+  -- Each scenario runs in base/i; what is kept of it goes to --logdir
+  -- or stays in base, which goes if nothing is kept.
+  local base = assert(stdlib.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/vmlua-test-XXXXXX"))
+  local function dir_of(i)
+    local dir = base .. "/" .. i
+    assert(stat.mkdir(dir))
+    return dir
   end
   io.write("TAP version 13\n1..", #list, "\n")
   io.flush()
-  local t0, failures = now(), 0
+  local t0, failures, stopped, results, reported = now(), 0, 0, {}, 0
   local function report(i, r)
-    local directive = r.xfail and (" # TODO expected failure: " .. r.xfail) or ""
+    local directive = r.interrupted and " # interrupted" or r.xfail and (" # TODO expected failure: " .. r.xfail) or ""
     io.write(r.ok and "ok " or "not ok ", i, " - ", r.name, directive, "\n")
-    if not r.ok then
+    if not r.ok and not r.interrupted then
       for line in tostring(r.message):gmatch("[^\n]+") do io.write("# ", line, "\n") end
-      if r.logs then io.write("# boot logs kept: ", table.concat(r.logs, " "), "\n") end
     end
-    io.write(("# %.1f s\n"):format(r.seconds or 0))
+    if r.logs then io.write("# boot logs kept: ", table.concat(r.logs, " "), "\n") end
+    io.write(("# %.1f s\n"):format(r.seconds or now() - t0))
     io.flush()
-    if not r.ok and not r.xfail then failures = failures + 1 end
+    if r.interrupted then stopped = stopped + 1
+    elseif not r.ok and not r.xfail then failures = failures + 1 end
   end
-  local results
-  if o.jobs > 1 then
-    results = run_parallel(exe, list, o, report)
-  else
-    results = {}
-    for i, sc in ipairs(list) do
-      local r = M.run_one(sc, o.backend)
-      r.file = sc.file
-      results[i] = r
-      report(i, r)
+  -- A scenario is over: keep what its failure needs, remove the rest,
+  -- and report in order.
+  local function done(i, r)
+    local dir = base .. "/" .. i
+    local keep = not r.ok and not r.xfail and (o.logdir or not r.interrupted)
+    r.logs = nil
+    if keep then
+      local logs = {}
+      for _, name in ipairs(dirent.dir(dir)) do
+        if name:match("%.log$") then
+          local to = (o.logdir or base) .. "/" .. slug(r.name) .. "." .. name
+          if move(dir .. "/" .. name, to) then logs[#logs + 1] = to end
+        end
+      end
+      table.sort(logs)
+      r.logs = logs[1] and logs
+    end
+    rmtree(dir)
+    r.file = list[i].file
+    results[i] = r
+    while results[reported + 1] do
+      reported = reported + 1
+      report(reported, results[reported])
     end
   end
+  local interrupted
+  if o.j > 1 then
+    interrupted = run_parallel(exe or require("vmlua.paths").exe(), list, o, dir_of, done)
+  else
+    interrupted = run_serial(list, o, dir_of, done)
+  end
+  -- What is left is the boot logs kept, or nothing.
+  for _, s in ipairs(STOP) do signal.signal(s, function() end) end
+  os.remove(base)
   local seconds = now() - t0
-  io.write(("# %d scenarios, %d failed, in %.1f s\n"):format(#list, failures, seconds))
+  if interrupted then
+    io.write(("Bail out! interrupted; %d of %d scenarios not run\n"):format(#list - reported, #list))
+  end
+  io.write(("# %d scenarios, %d failed%s, in %.1f s\n"):format(reported, failures,
+    interrupted and (", %d interrupted"):format(stopped) or "", seconds))
   if o.junit then
-    local jok, jerr = junit(o.junit, results, seconds)
+    local jok, jerr = junit(o.junit, list, results, seconds)
     if not jok then io.stderr:write("vmlua test: ", jerr, "\n"); return 126 end
   end
+  if interrupted then return 130 end
   return math.min(failures, 125)
 end
 

@@ -2,8 +2,11 @@
 -- and a copy-on-write disk never changes its master.
 local virtio = require "vmlua.virtio"
 
-local function blank(mib)
-  local path = os.tmpname()
+-- A blank disk image in the scenario's own directory, which vmlua test
+-- removes afterwards whatever happens.
+local function blank(s, mib)
+  local path = s.tmpdir .. "/disk.img"
+  assert(io.open(path, "w")):close()
   assert(os.execute(("truncate -s %dM %s"):format(mib, path)))
   return path
 end
@@ -21,7 +24,7 @@ end
 
 scenario "disk: a file survives poweroff and a second boot" {
   devices = function(_, s)
-    s.image = s.image or blank(16)
+    s.image = s.image or blank(s, 16)
     return { virtio.blk{ path = s.image } }
   end,
   function(vm, s)
@@ -32,13 +35,12 @@ scenario "disk: a file survives poweroff and a second boot" {
     local again = s.boot()          -- the same image, a fresh machine
     must(again.console, "mkdir /mnt && mount /dev/vda /mnt")
     assert(must(again.console, "cat /mnt/note") == "kept-across-boots\n")
-    os.remove(s.image)
   end,
 }
 
 scenario "disk: copy-on-write leaves the master untouched" {
   devices = function(_, s)
-    s.master = blank(16)
+    s.master = blank(s, 16)
     assert(os.execute("mke2fs -q -F " .. s.master .. " >/dev/null 2>&1"))
     s.before = sha256(s.master)
     return { virtio.blk{ path = s.master, cow = true } }
@@ -46,6 +48,5 @@ scenario "disk: copy-on-write leaves the master untouched" {
   function(vm, s)
     must(vm.console, "mkdir /mnt && mount /dev/vda /mnt && echo changed > /mnt/f && sync && umount /mnt")
     assert(sha256(s.master) == s.before, "the master changed")
-    os.remove(s.master)
   end,
 }

@@ -82,6 +82,28 @@ function env.tmpdir()
   return assert(stdlib.mkdtemp(tmp_template()))
 end
 
+-- A private TMPDIR (and HOME) for one run, so that what it leaves
+-- behind can be told apart from what other runs on this machine do:
+-- vmlua makes its run directories there, UML keeps its files in them,
+-- and a UML left to itself would write to $HOME/.uml.  `env` is the
+-- words to put before a command; check(): the directory is empty again
+-- and no linux.uml of this run is left (then it is removed).
+function env.watched()
+  local dir = env.tmpdir()
+  return {
+    dir = dir,
+    env = ("TMPDIR=%s HOME=%s "):format(dir, dir),
+    check = function()
+      local assert = require "luassert"
+      local left = env.sh("ls -A " .. dir)
+      local running = env.sh("pgrep -a -f 'linux.um[l] .*uml_dir=" .. dir .. "/'")
+      os.execute("rm -rf " .. dir)
+      assert.equal("", left, "left behind in TMPDIR")
+      assert.equal("", running, "a linux.uml still running")
+    end,
+  }
+end
+
 -- s quoted for the shell, as one word.
 function env.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
