@@ -162,14 +162,18 @@ if o.run then
   if not src then die("options", "--initrd: %s", err) end
   local base = src:read("a")
   src:close()
+  if not base then die("options", "--initrd %s: not a file", o.initrd) end
   local extra = require("vmlua.cpio").new()
   extra:dir("etc"); extra:dir("etc/vmlua")
   extra:file("etc/vmlua/run", o.run .. "\n", 493)
   extra:file("etc/vmlua/stdio-on-hvc", "")
-  scratch_file = os.tmpname()
+  local why
+  scratch_file, why = require("vmlua.paths").tmpname("initrd")
+  if not scratch_file then die("start", "cannot make the --run initramfs: %s", why) end
   local f = assert(io.open(scratch_file, "wb"))
-  f:write(base, extra:finish())
+  local ok, werr = f:write(base, extra:finish())
   f:close()
+  if not ok then die("start", "cannot write %s: %s", scratch_file, werr) end
   o.initrd = scratch_file
 end
 

@@ -95,7 +95,7 @@ local rng_ko = o.cache .. "/uml/virtio-rng-" .. version .. ".ko"
 local rng_fresh = false
 if not exists(rng_ko) then
   say("building virtio-rng.ko for linux.uml %s from Debian's linux-source (once)...", version)
-  local errf = os.tmpname()
+  local errf = assert(paths.tmpname("rng-build"))
   if sh(("sh %s/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(here), q(root), q(version),
       q(o.cache .. "/uml/rng-build"), q(rng_ko), q(errf))) then
     rng_fresh = true

@@ -1,5 +1,6 @@
 -- vmlua.Console, and virtio.console driven by vmlua.driver with no VM.
 local core = require "vmlua.core"
+local env = require "helpers.env"
 local console = require "vmlua.console"
 local virtio = require "vmlua.virtio"
 local driver = require "vmlua.driver"
@@ -7,7 +8,7 @@ local driver = require "vmlua.driver"
 describe("vmlua.Console", function()
   it("keeps the last `size` bytes, feeds a sink, a log and hooks", function()
     local got, hooked = {}, {}
-    local log = os.tmpname()
+    local log = env.tmpname()
     local con = assert(console.new{ output = function(d) got[#got + 1] = d end, log = log, size = 8 })
     con:on("output", function(c, d) hooked[#hooked + 1] = d; assert.equal(con, c) end)
     con:write("hello, ")

@@ -147,7 +147,7 @@ describe("vmlua test on real guests #uml", function()
 
   it("passes the shipped scenarios with -j 2, writes a JUnit report and leaves nothing in TMPDIR", function()
     local w = env.watched()
-    local xml = os.tmpname()
+    local xml = env.tmpname()
     local out, status = env.sh(w.env .. env.vmlua .. " test scripts/scenarios -j 2 --junit " .. xml .. " 2>&1")
     assert.equal(0, status, out)
     assert.matches("^TAP version 13\n1%.%.(%d+)\n", out)

@@ -21,6 +21,7 @@
 -- @module vmlua.paths
 local unistd = require "posix.unistd"
 local stat = require "posix.sys.stat"
+local stdlib = require "posix.stdlib"
 local core = require "vmlua.core"
 
 local M = {}
@@ -137,6 +138,21 @@ function M.guest(backend)
   return nil, ("no default %s guest (looked for %s and %s in %s): run make guest%s"):format(
     backend, parts.kernel, parts.initrd, table.concat(dirs, ", "),
     backend == "kvm" and " and make kernel" or "")
+end
+
+--- A new empty file of the caller's, $TMPDIR/vmlua-WHAT-XXXXXX (TMPDIR
+-- defaults to /tmp; os.tmpname ignores it).
+-- @tparam string what a word for the name
+-- @treturn[1] string its path
+-- @treturn[2] nil
+-- @treturn[2] string why it could not be made
+function M.tmpname(what)
+  local dir = os.getenv("TMPDIR")
+  if not dir or dir == "" then dir = "/tmp" end
+  local fd, path = stdlib.mkstemp(dir .. "/vmlua-" .. what .. "-XXXXXX")
+  if not fd then return nil, path end
+  unistd.close(fd)
+  return path
 end
 
 --- The linux.uml every uml machine runs: the given path, else the
