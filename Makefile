@@ -51,6 +51,7 @@ CORE_OBJS = \
 	$(B)/core/kvm.o \
 	$(B)/core/lvm.o \
 	$(B)/core/tty.o \
+	$(B)/core/ttyesc.o \
 	$(B)/core/virtq.o \
 	$(B)/core/lvirtq.o \
 	$(B)/core/device.o \

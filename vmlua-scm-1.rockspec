@@ -37,6 +37,7 @@ build = {
         "core/kvm.c",
         "core/lvm.c",
         "core/tty.c",
+        "core/ttyesc.c",
         "core/virtq.c",
         "core/lvirtq.c",
         "core/device.c",

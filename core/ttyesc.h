@@ -13,8 +13,8 @@
  *
  * The filter runs where the bytes are forwarded (luml.c, lvm.c), in C,
  * and keeps its state between reads, so a Ctrl-A at the end of one read
- * pairs with the key at the start of the next.  Header only: one small
- * function that both bindings share.
+ * pairs with the key at the start of the next.  One small function
+ * that both bindings share.
  */
 #ifndef VMLUA_TTYESC_H
 #define VMLUA_TTYESC_H
@@ -34,31 +34,6 @@ struct ttyesc {
  * Returns the bytes to forward.  On Ctrl-A x sets *quit and forwards
  * nothing typed after it.
  */
-static inline size_t ttyesc_filter(struct ttyesc *e, const char *in, size_t n, char *out, int *quit)
-{
-	size_t i, m = 0;
-
-	*quit = 0;
-	for (i = 0; i < n; i++) {
-		char c = in[i];
-
-		if (!e->armed) {
-			if (c == TTYESC_KEY)
-				e->armed = 1;
-			else
-				out[m++] = c;
-			continue;
-		}
-		e->armed = 0;
-		if (c == TTYESC_QUIT) {
-			*quit = 1;
-			break;
-		}
-		if (c != TTYESC_KEY)
-			out[m++] = TTYESC_KEY;
-		out[m++] = c;
-	}
-	return m;
-}
+size_t ttyesc_filter(struct ttyesc *e, const char *in, size_t n, char *out, int *quit);
 
 #endif
