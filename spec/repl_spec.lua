@@ -110,12 +110,12 @@ describe("the REPL in a terminal #repl", function()
       wait_for("interrupted\n> ")
       keys("vm.state", "Enter")
       wait_for("\nrunning\n> ")                    -- the call stopped, not the guest
-      assert.is_true(os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null"))
+      assert.not_equal("", env.uml_pids{ initrd = initrd })
       keys("C-d")
       wait_for("EXITED%-0")
       local deadline = os.time() + 10
-      while os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null") and os.time() < deadline do sleep(0.2) end
-      assert.is_nil(os.execute("pgrep -f 'linux.um[l] .*" .. initrd .. "' >/dev/null"),
+      while env.uml_pids{ initrd = initrd } ~= "" and os.time() < deadline do sleep(0.2) end
+      assert.equal("", env.uml_pids{ initrd = initrd },
         "linux.uml is still there: " .. env.sh("ps -o pid,ppid,stat,cmd -C linux.uml"))
       os.remove(initrd)
     end)

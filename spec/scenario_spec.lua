@@ -268,7 +268,7 @@ end
       local pid = spawn(w, out, args)
       -- the first scenario has started once its linux.uml runs
       assert.is_true(until_(function()
-        return env.sh("pgrep -f 'linux.um[l] .*uml_dir=" .. w.dir .. "/'") ~= ""
+        return env.uml_pids{ under = w.dir } ~= ""
       end, 120), "no linux.uml started")
       signal.kill(pid, signal[sig])
       local status
@@ -288,7 +288,7 @@ end
       assert.matches('name="waits for ever 1"[^\n]*>\n +<error message="interrupted"', report)
       assert.matches('name="waits for ever 3"[^\n]*>\n +<skipped message="not run: the run was interrupted"', report)
       assert.is_true(until_(function()
-        return env.sh("pgrep -f 'linux.um[l] .*uml_dir=" .. w.dir .. "/'") == ""
+        return env.uml_pids{ under = w.dir } == ""
       end, 30), "a linux.uml is still running")
       w.check()
       os.execute("rm -rf " .. dir)

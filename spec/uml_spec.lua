@@ -373,7 +373,8 @@ describe("vmlua disks in the UML guest #uml", function()
   -- sleeps; the spec kills vmlua with SIGKILL as soon as it reads that.
   local function killed_after_flush(img, cow)
     local log = env.tmpname()
-    local pid = env.sh((env.vmlua .. " spec/helpers/disk_guest.lua %s %s " ..
+    local w = env.watched()
+    local pid = env.sh((w.env .. env.vmlua .. " spec/helpers/disk_guest.lua %s %s " ..
       "'printf flushed-mark-0042 | dd of=/dev/vda conv=fsync 2>/dev/null && echo flush-acked; sleep 600' " ..
       ">%s 2>&1 & echo $!"):format(img, cow or "-", log)):match("%d+")
     local deadline = os.time() + 90
@@ -387,14 +388,16 @@ describe("vmlua disks in the UML guest #uml", function()
     os.execute("kill -KILL " .. pid)
     local out = env.sh("tail -c 2000 " .. log)
     -- Nothing of linux.uml may outlive vmlua, not even the helpers it
-    -- forked (its guardian sees to that): they would name the initramfs.
+    -- forked (its guardian sees to that): they would run in a run
+    -- directory under the watched TMPDIR.
     local initrd = env.sh("head -c 2000 " .. log):match("disk_guest: initrd (%S+)")
     assert.truthy(initrd, out)
-    local pattern = "'linux.um[l] .*" .. initrd .. "'"
     local gone = os.time() + 10
-    while os.execute("pgrep -f " .. pattern .. " >/dev/null") and os.time() < gone do env.sh("sleep 0.1") end
-    local left = env.sh("pgrep -a -f " .. pattern)
-    env.sh("pkill -KILL -f " .. pattern .. "; rm -f " .. initrd)
+    while env.uml_pids{ under = w.dir } ~= "" and os.time() < gone do env.sh("sleep 0.1") end
+    local left = env.uml_pids{ under = w.dir }
+    if left ~= "" then env.sh("kill -KILL " .. left) end
+    os.remove(initrd)
+    os.execute("rm -rf " .. w.dir)
     assert.equal("", left, "left running after vmlua was killed")
     os.remove(log)
     assert.truthy(seen, out)

@@ -88,6 +88,23 @@ end
 -- and a UML left to itself would write to $HOME/.uml.  `env` is the
 -- words to put before a command; check(): the directory is empty again
 -- and no linux.uml of this run is left (then it is removed).
+-- The linux.uml processes (and the helpers they forked) of one machine
+-- or of many, as "pid pid ...": linux.uml runs in its machine's run
+-- directory, made under the TMPDIR vmlua had, with its initrd linked
+-- there.  `under` picks those whose run directory is in that directory,
+-- `initrd` those that boot that file.
+function env.uml_pids(o)
+  local pids = {}
+  for pid in env.sh("pgrep -x linux.uml"):gmatch("%d+") do
+    local cwd = unistd.readlink("/proc/" .. pid .. "/cwd")
+    if cwd and ((o.under and cwd:sub(1, #o.under + 1) == o.under .. "/") or
+                (o.initrd and unistd.readlink(cwd .. "/initrd") == o.initrd)) then
+      pids[#pids + 1] = pid
+    end
+  end
+  return table.concat(pids, " ")
+end
+
 function env.watched()
   local dir = env.tmpdir()
   return {
@@ -96,7 +113,7 @@ function env.watched()
     check = function()
       local assert = require "luassert"
       local left = env.sh("ls -A " .. dir)
-      local running = env.sh("pgrep -a -f 'linux.um[l] .*uml_dir=" .. dir .. "/'")
+      local running = env.uml_pids{ under = dir }
       os.execute("rm -rf " .. dir)
       assert.equal("", left, "left behind in TMPDIR")
       assert.equal("", running, "a linux.uml still running")
