@@ -95,6 +95,15 @@ static struct lchain *checklivechain(lua_State *L, int idx)
 	return c;
 }
 
+/* A copy into a chain's buffers faulted: the file behind them was
+ * truncated.  The queue (and so its device) breaks, and the script hears. */
+static int chain_gone(lua_State *L, struct lchain *c)
+{
+	virtq_break(c->q, VQ_MEMORY_GONE);
+	return luaL_error(L, "attempt to use a chain whose memory is gone "
+	                  "(its file was truncated)");
+}
+
 /* Push the Memory object behind the Virtqueue at qidx: its own (a
  * virtqueue()), or its Device's. */
 static void push_queue_memory(lua_State *L, int qidx)
@@ -348,8 +357,7 @@ static int c_read(lua_State *L)
 		 * checklivechain says is still mapped; guarded for SIGBUS. */
 		if (memory_copy(luaL_prepbuffsize(&b, take),
 		                (const char *)io->iov_base + c->rd_off, take) < 0)
-			return luaL_error(L, "attempt to use a chain whose memory is gone "
-			                  "(its file was truncated)");
+			return chain_gone(L, c);
 		luaL_addsize(&b, take);
 		c->rd_off += take;
 		want -= (lua_Integer)take;
@@ -381,8 +389,7 @@ static int c_write(lua_State *L)
 		size_t take = len < room ? len : room;
 		/* Inside guest RAM, still mapped; guarded for SIGBUS. */
 		if (memory_copy((char *)io->iov_base + c->wr_off, s, take) < 0)
-			return luaL_error(L, "attempt to use a chain whose memory is gone "
-			                  "(its file was truncated)");
+			return chain_gone(L, c);
 		s += take;
 		len -= take;
 		c->wr_off += take;

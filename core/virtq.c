@@ -262,6 +262,12 @@ static int pop_guarded(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+void virtq_break(struct virtq *q, int reason)
+{
+	if (!q->broken)
+		broke(q, reason);
+}
+
 int virtq_live(const struct virtq *q)
 {
 	return q->desc && q->mem && q->mem->generation == q->mem_gen;

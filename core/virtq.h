@@ -101,6 +101,9 @@ void virtq_chain_release(struct virtq_chain *c);
  */
 void virtq_set_budget(struct virtq *q, uint32_t chains, uint64_t bytes);
 int virtq_end_budget(struct virtq *q);
+/* Break the queue for a reason found outside the ring walk (a chain's
+ * buffer faulted: VQ_MEMORY_GONE); the first reason stays. */
+void virtq_break(struct virtq *q, int reason);
 /* Do the rings still lie in mapped memory (set up, memory unchanged)? */
 int virtq_live(const struct virtq *q);
 
