@@ -53,9 +53,15 @@ static int traceback(lua_State *L)
 int vmlua_pcall_hook(lua_State *L, int nargs, const char *what)
 {
 	int base = lua_gettop(L) - nargs, rc;
+	struct memory_guard *guard;
 	lua_pushcfunction(L, traceback);
 	lua_insert(L, base);
+	/* A transport may call us inside a SIGBUS guard (vhost_user.c); a
+	 * jump must never cross Lua's frames, so the hook runs unguarded
+	 * (its own accesses to guest memory guard themselves). */
+	guard = memory_guard_suspend();
 	rc = lua_pcall(L, nargs, 0, base);
+	memory_guard_resume(guard);
 	if (rc != LUA_OK) {
 		fprintf(stderr, "vmlua: error in %s hook: %s\n", what,
 		        lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
@@ -347,11 +353,29 @@ static int d_set_queue_ready(lua_State *L)
 	return 0;
 }
 
+/* The device's rings live in its Memory: refuse once it is closed. */
+static void check_dev_memory(lua_State *L, struct ldev *v)
+{
+	if (v->d.mem && vmlua_memory_closed(v->d.mem))
+		luaL_error(L, "attempt to use a closed " VMLUA_MEMORY);
+}
+
+void vmlua_device_push_memory(lua_State *L, int dev)
+{
+	lua_getiuservalue(L, dev, 2);
+	if (lua_istable(L, -1))
+		lua_getfield(L, -1, "memory");
+	else
+		lua_pushnil(L);
+	lua_remove(L, -2);
+}
+
 static int d_notify(lua_State *L)
 {
 	struct ldev *v = checkdev(L, 1);
 	lua_Integer i = luaL_checkinteger(L, 2);
 	vmlua_checknargs(L, 2);
+	check_dev_memory(L, v);
 	vdev_notify(&v->d, i < 0 || i > 0xffff ? 0xffff : (unsigned)i);
 	return 0;
 }
@@ -423,6 +447,7 @@ static int d_interrupt(lua_State *L)
 	} else {
 		i = check_queue(L, v, 2);
 	}
+	check_dev_memory(L, v);
 	vdev_interrupt(&v->d, i);
 	return 0;
 }

@@ -33,6 +33,12 @@ struct memory *vmlua_checkmemory(lua_State *L, int idx)
 	return &lm->mem;
 }
 
+int vmlua_memory_closed(struct memory *m)
+{
+	struct lmemory *lm = (struct lmemory *)((char *)m - offsetof(struct lmemory, mem));
+	return lm->closed;
+}
+
 void vmlua_memory_busy(struct memory *m, int delta)
 {
 	struct lmemory *lm = (struct lmemory *)((char *)m - offsetof(struct lmemory, mem));
@@ -51,6 +57,15 @@ static uint8_t *checkrange(lua_State *L, struct memory *m, uint64_t addr,
 		luaL_error(L, "%s", msg);
 	}
 	return p;
+}
+
+/* A guarded copy failed: the file behind the memory was truncated. */
+static int gone(lua_State *L, uint64_t addr, uint64_t len)
+{
+	char msg[128];
+	snprintf(msg, sizeof(msg), "guest address 0x%" PRIx64 " (+%" PRIu64
+	         " bytes): the memory is gone (its file was truncated)", addr, len);
+	return luaL_error(L, "%s", msg);
 }
 
 struct memory *vmlua_newmemory(lua_State *L)
@@ -109,12 +124,18 @@ static int m_read(lua_State *L)
 	uint64_t addr = vmlua_checkaddr(L, 2);
 	lua_Integer n = luaL_checkinteger(L, 3);
 	uint8_t *p;
+	luaL_Buffer b;
+	char *dst;
 
 	vmlua_checknargs(L, 3);
 	luaL_argcheck(L, n >= 0, 3, "length must not be negative");
 	luaL_argcheck(L, n <= (1 << 30), 3, "length must be at most 1 GiB");
 	p = checkrange(L, m, addr, (uint64_t)n);
-	lua_pushlstring(L, (const char *)p, (size_t)n);
+	/* Memory a vhost-user frontend shares can shrink under us. */
+	dst = luaL_buffinitsize(L, &b, (size_t)n);
+	if (memory_copy(dst, p, (size_t)n) < 0)
+		return gone(L, addr, (uint64_t)n);
+	luaL_pushresultsize(&b, (size_t)n);
 	return 1;
 }
 
@@ -126,7 +147,8 @@ static int m_write(lua_State *L)
 	const char *s = luaL_checklstring(L, 3, &n);
 
 	vmlua_checknargs(L, 3);
-	memcpy(checkrange(L, m, addr, n), s, n);
+	if (memory_copy(checkrange(L, m, addr, n), s, n) < 0)
+		return gone(L, addr, n);
 	return 0;
 }
 
@@ -140,7 +162,8 @@ static int m_fill(lua_State *L)
 	vmlua_checknargs(L, 4);
 	luaL_argcheck(L, n >= 0, 3, "length must not be negative");
 	luaL_argcheck(L, byte >= 0 && byte <= 255, 4, "byte must be 0..255");
-	memset(checkrange(L, m, addr, (uint64_t)n), (int)byte, (size_t)n);
+	if (memory_set(checkrange(L, m, addr, (uint64_t)n), (int)byte, (size_t)n) < 0)
+		return gone(L, addr, (uint64_t)n);
 	return 0;
 }
 
@@ -152,15 +175,17 @@ static int access_uint(lua_State *L, unsigned width)
 {
 	struct memory *m = vmlua_checkmemory(L, 1);
 	uint64_t addr = vmlua_checkaddr(L, 2);
-	uint8_t *p;
+	uint8_t *p, buf[8];
 	uint64_t v = 0;
 	unsigned i;
 
 	vmlua_checknargs(L, 3);
 	p = checkrange(L, m, addr, width);
 	if (lua_isnoneornil(L, 3)) {
+		if (memory_copy(buf, p, width) < 0)
+			return gone(L, addr, width);
 		for (i = 0; i < width; i++)
-			v |= (uint64_t)p[i] << (8 * i);
+			v |= (uint64_t)buf[i] << (8 * i);
 		lua_pushinteger(L, (lua_Integer)v);
 		return 1;
 	}
@@ -169,7 +194,9 @@ static int access_uint(lua_State *L, unsigned width)
 		luaL_argcheck(L, v >> (8 * width) == 0, 3,
 		              "value does not fit in the field");
 	for (i = 0; i < width; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+		buf[i] = (uint8_t)(v >> (8 * i));
+	if (memory_copy(p, buf, width) < 0)
+		return gone(L, addr, width);
 	return 0;
 }
 
@@ -178,7 +205,8 @@ static int m_u16(lua_State *L) { return access_uint(L, 2); }
 static int m_u32(lua_State *L) { return access_uint(L, 4); }
 static int m_u64(lua_State *L) { return access_uint(L, 8); }
 
-/* regions() -> { { gpa = , size = }, ... } sorted by address. */
+/* regions() -> { { gpa = , size = [, sealed = true] }, ... } sorted by
+ * address; sealed: a frontend's file that cannot shrink. */
 static int m_regions(lua_State *L)
 {
 	struct memory *m = vmlua_checkmemory(L, 1);
@@ -192,6 +220,10 @@ static int m_regions(lua_State *L)
 		lua_setfield(L, -2, "gpa");
 		lua_pushinteger(L, (lua_Integer)m->region[i].size);
 		lua_setfield(L, -2, "size");
+		if (m->region[i].sealed) {      /* a frontend's, sealed */
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "sealed");
+		}
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;

@@ -2,9 +2,19 @@
  * lvirtq.c - vmlua.Virtqueue and vmlua.Chain: a split virtqueue and the
  * chains popped from it, as Lua objects.
  *
- * A Virtqueue keeps its Memory alive; a Chain keeps its Virtqueue alive
- * and holds host pointers into guest memory that the ring walker has
- * already checked.  A chain is pushed once; after that it is closed.
+ * A Virtqueue keeps its Memory alive; a Chain keeps its Virtqueue and
+ * its Memory alive and holds host pointers into guest memory that the
+ * ring walker has already checked.  A chain is pushed once; after that
+ * it is closed.
+ *
+ * Keeping the Memory object alive is not keeping the mapping: a script
+ * may close the Memory, and a vhost-user frontend that hangs up (or
+ * sends a new memory table) takes its memory with it.  So each use of a
+ * chain first checks that the memory is open and still the mapping it
+ * was popped from (struct memory's generation) and that its queue was
+ * not reset since; a chain that fails raises instead of touching freed
+ * pages.  Copies to and from guest memory run under the SIGBUS guard
+ * (memory.h): a frontend may truncate the file behind it.
  */
 #include <string.h>
 
@@ -25,6 +35,9 @@ struct lchain {
 	unsigned wr_iov;  size_t wr_off;    /* write cursor in the writable part */
 	uint64_t written;
 	uint32_t epoch;                     /* the queue's epoch when popped */
+	struct virtq *q;                    /* the queue it came from */
+	struct memory *mem;                 /* pinned: user value 2 */
+	uint32_t mem_gen;                   /* mem->generation when popped */
 };
 
 struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx)
@@ -53,12 +66,54 @@ void vmlua_push_virtq(lua_State *L, struct virtq *q, int owner)
 	lua_setiuservalue(L, -2, 1);           /* keep the owner alive */
 }
 
+/* A queue whose memory was closed by the script must not be touched. */
+static void check_queue_memory(lua_State *L, struct virtq *q)
+{
+	if (q->mem && vmlua_memory_closed(q->mem))
+		luaL_error(L, "attempt to use a closed " VMLUA_MEMORY);
+}
+
 static struct lchain *checkchain(lua_State *L, int idx)
 {
 	struct lchain *c = luaL_checkudata(L, idx, VMLUA_CHAIN);
 	if (!c->open)
 		luaL_error(L, "attempt to use a closed " VMLUA_CHAIN);
 	return c;
+}
+
+/* A chain whose buffers may be touched: open, its memory open and still
+ * mapped as when it was popped, its queue not reset since. */
+static struct lchain *checklivechain(lua_State *L, int idx)
+{
+	struct lchain *c = checkchain(L, idx);
+	if (vmlua_memory_closed(c->mem))
+		luaL_error(L, "attempt to use a closed " VMLUA_MEMORY);
+	if (c->mem->generation != c->mem_gen)
+		luaL_error(L, "attempt to use a chain whose memory is gone");
+	if (c->epoch != c->q->epoch)
+		luaL_error(L, "chain was popped before the queue was reset");
+	return c;
+}
+
+/* A copy into a chain's buffers faulted: the file behind them was
+ * truncated.  The queue (and so its device) breaks, and the script hears. */
+static int chain_gone(lua_State *L, struct lchain *c)
+{
+	virtq_break(c->q, VQ_MEMORY_GONE);
+	return luaL_error(L, "attempt to use a chain whose memory is gone "
+	                  "(its file was truncated)");
+}
+
+/* Push the Memory object behind the Virtqueue at qidx: its own (a
+ * virtqueue()), or its Device's. */
+static void push_queue_memory(lua_State *L, int qidx)
+{
+	lua_getiuservalue(L, qidx, 1);
+	if (!luaL_testudata(L, -1, VMLUA_MEMORY)) {
+		int owner = lua_gettop(L);
+		vmlua_device_push_memory(L, owner);
+		lua_remove(L, owner);
+	}
 }
 
 static int opt_bool(lua_State *L, int t, const char *k)
@@ -140,7 +195,8 @@ static int q_pop(lua_State *L)
 	int was_broken = v->q->broken, rc;
 
 	vmlua_checknargs(L, 1);
-	c = lua_newuserdatauv(L, sizeof(*c), 1);
+	check_queue_memory(L, v->q);
+	c = lua_newuserdatauv(L, sizeof(*c), 2);
 	memset(c, 0, sizeof(*c));
 	luaL_setmetatable(L, VMLUA_CHAIN);
 	rc = virtq_pop(v->q, &c->c);
@@ -157,8 +213,13 @@ static int q_pop(lua_State *L)
 	}
 	c->open = 1;
 	c->epoch = v->q->epoch;
+	c->q = v->q;
+	c->mem = v->q->mem;
+	c->mem_gen = v->q->mem->generation;
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);           /* keep the queue alive */
+	push_queue_memory(L, 1);
+	lua_setiuservalue(L, -2, 2);           /* and the memory */
 	return 1;
 }
 
@@ -172,8 +233,7 @@ static int q_push(lua_State *L)
 	vmlua_checknargs(L, 3);
 	lua_getiuservalue(L, 2, 1);
 	luaL_argcheck(L, lua_rawequal(L, -1, 1), 2, "chain was popped from another queue");
-	if (c->epoch != v->q->epoch)
-		return luaL_error(L, "chain was popped before the queue was reset");
+	checklivechain(L, 2);
 	luaL_argcheck(L, written >= 0 && (uint64_t)written <= c->c.write_len &&
 	              written <= 0xffffffffLL, 3,
 	              "written exceeds the chain's writable length");
@@ -187,6 +247,7 @@ static int q_interrupt(lua_State *L)
 {
 	struct lvirtq *v = vmlua_checkvirtq(L, 1);
 	vmlua_checknargs(L, 1);
+	check_queue_memory(L, v->q);
 	lua_pushboolean(L, virtq_needs_interrupt(v->q));
 	return 1;
 }
@@ -281,7 +342,7 @@ static int q_tostring(lua_State *L)
 /* chain:read([n]) -> up to n bytes (default all) from the readable part */
 static int c_read(lua_State *L)
 {
-	struct lchain *c = checkchain(L, 1);
+	struct lchain *c = checklivechain(L, 1);
 	lua_Integer want = luaL_optinteger(L, 2, LUA_MAXINTEGER);
 	luaL_Buffer b;
 
@@ -292,8 +353,12 @@ static int c_read(lua_State *L)
 		const struct iovec *io = &c->c.iov[c->rd_iov];
 		size_t left = io->iov_len - c->rd_off;
 		size_t take = (uint64_t)want < left ? (size_t)want : left;
-		/* A buffer the walker checked lies inside guest RAM. */
-		luaL_addlstring(&b, (const char *)io->iov_base + c->rd_off, take);
+		/* A buffer the walker checked lies inside guest RAM, which
+		 * checklivechain says is still mapped; guarded for SIGBUS. */
+		if (memory_copy(luaL_prepbuffsize(&b, take),
+		                (const char *)io->iov_base + c->rd_off, take) < 0)
+			return chain_gone(L, c);
+		luaL_addsize(&b, take);
 		c->rd_off += take;
 		want -= (lua_Integer)take;
 		if (c->rd_off == io->iov_len) {
@@ -308,7 +373,7 @@ static int c_read(lua_State *L)
 /* chain:write(s): append s to the writable part; raises if it won't fit. */
 static int c_write(lua_State *L)
 {
-	struct lchain *c = checkchain(L, 1);
+	struct lchain *c = checklivechain(L, 1);
 	size_t len;
 	const char *s = luaL_checklstring(L, 2, &len);
 	unsigned i;
@@ -322,7 +387,9 @@ static int c_write(lua_State *L)
 		const struct iovec *io = &c->c.iov[i];
 		size_t room = io->iov_len - c->wr_off;
 		size_t take = len < room ? len : room;
-		memcpy((char *)io->iov_base + c->wr_off, s, take);
+		/* Inside guest RAM, still mapped; guarded for SIGBUS. */
+		if (memory_copy((char *)io->iov_base + c->wr_off, s, take) < 0)
+			return chain_gone(L, c);
 		s += take;
 		len -= take;
 		c->wr_off += take;

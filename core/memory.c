@@ -21,6 +21,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -137,6 +139,7 @@ void memory_destroy(struct memory *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
+	m->generation++;
 }
 
 const struct memory_region *memory_region_of(const struct memory *m,
@@ -175,4 +178,101 @@ void *memory_translate(const struct memory *m, uint64_t gpa, uint64_t len)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * The SIGBUS guard (see memory.h).  One handler for the process,
+ * installed once; the guard stack is per thread, so two VMs on two
+ * threads never share one.  The handler only reads a thread-local
+ * pointer and jumps: both are async-signal-safe.  SA_NODEFER keeps
+ * SIGBUS unblocked after the jump, so sigsetjmp need not save the signal
+ * mask (no system call per guarded access).
+ */
+static __thread struct memory_guard *guard_top;
+static struct sigaction guard_old;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct memory_guard *g = guard_top;
+
+	if (g) {
+		guard_top = g->prev;
+		siglongjmp(g->env, 1);
+	}
+	/* Not ours: whoever handled SIGBUS before us, or the default
+	 * (restored, so that the faulting access kills us on return). */
+	if (guard_old.sa_flags & SA_SIGINFO) {
+		if (guard_old.sa_sigaction)
+			guard_old.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (guard_old.sa_handler != SIG_DFL && guard_old.sa_handler != SIG_IGN) {
+		guard_old.sa_handler(sig);
+		return;
+	}
+	signal(sig, SIG_DFL);
+}
+
+static void guard_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &guard_old);
+}
+
+void memory_guard_init(void)
+{
+	pthread_once(&guard_once, guard_install);
+}
+
+void memory_guard_enter(struct memory_guard *g)
+{
+	g->prev = guard_top;
+	guard_top = g;
+}
+
+void memory_guard_leave(struct memory_guard *g)
+{
+	guard_top = g->prev;
+}
+
+struct memory_guard *memory_guard_suspend(void)
+{
+	struct memory_guard *saved = guard_top;
+	guard_top = NULL;
+	return saved;
+}
+
+void memory_guard_resume(struct memory_guard *saved)
+{
+	guard_top = saved;
+}
+
+int memory_copy(void *dst, const void *src, size_t n)
+{
+	struct memory_guard g;
+
+	if (sigsetjmp(g.env, 0))
+		return -EFAULT;
+	memory_guard_enter(&g);
+	memcpy(dst, src, n);
+	memory_guard_leave(&g);
+	return 0;
+}
+
+int memory_set(void *dst, int byte, size_t n)
+{
+	struct memory_guard g;
+
+	if (sigsetjmp(g.env, 0))
+		return -EFAULT;
+	memory_guard_enter(&g);
+	memset(dst, byte, n);
+	memory_guard_leave(&g);
+	return 0;
 }

@@ -17,9 +17,31 @@
  * the memory table, each region against the file that backs it.  A
  * message that breaks a rule drops the connection with the reason; the
  * device is reset and we go back to listening.  Nothing a peer sends
- * stops the process, and no read waits on a peer for long: the socket
- * has a one-second timeout, so half a message is a dropped connection,
- * not a hang.
+ * stops the process, and nothing waits on a peer:
+ *
+ *  - the socket is non-blocking.  A message is collected over as many
+ *    poll rounds as it takes to arrive, and must be whole within a
+ *    second of its first byte (a timerfd in the poll set says when it is
+ *    late); a late message drops the connection.  A slow sender holds
+ *    up its own connection, never the loop.
+ *  - a kick fd must be an eventfd, a call fd an eventfd or a pipe; other
+ *    files (/dev/zero is always readable) are refused.
+ *  - one kick serves at most VU_BUDGET_CHAINS chains or VU_BUDGET_BYTES
+ *    bytes; a ring with more waiting is marked pending and a re-arm
+ *    eventfd makes the next poll round come back to it, after everyone
+ *    else had their turn.
+ *  - the frontend's RAM is a file it can truncate after we mapped it,
+ *    and touching a page past its end is SIGBUS.  A region must be
+ *    covered by its file when the table arrives (fstat) and no larger
+ *    than VU_RAM_MAX in all.  Sealing (F_SEAL_SHRINK) would make the
+ *    mapping safe for good, but UML shares an unsealed file from its
+ *    TMPDIR that cannot even be sealed, so refusing unsealed regions
+ *    would refuse UML.  Instead every access to the frontend's memory
+ *    runs under memory.h's SIGBUS guard: the kick, the device's own
+ *    fd and the ring accessors, so a truncation becomes NEEDS_RESET
+ *    ("memory_gone") for the device and an error for a Lua script, and
+ *    the process goes on.  Whether a region was sealed is recorded
+ *    (Memory:regions()) for whoever wants to know.
  *
  * Everything here runs on the thread that polls (the Lua thread): a kick
  * becomes vdev_notify(), and the device's interrupts come back through
@@ -35,9 +57,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -49,11 +74,19 @@
 #define VU_FLAG_NEED_REPLY (1u << 3)
 #define VU_VRING_INDEX_MASK 0xffu
 #define VU_VRING_NOFD     (1u << 8)
-#define VU_HEADER_SIZE    12
-#define VU_PAYLOAD_MAX    512
 #define VU_CONFIG_MAX     256
-#define VU_MAX_FDS        VU_MAX_REGIONS
 #define VU_PAGE           4096u
+
+/* How long one message may take to arrive, from its first byte. */
+#define VU_MSG_DEADLINE_S 1
+/* The most RAM a frontend may share: 64 GiB in all.  UML guests have a
+ * few hundred MiB; a table claiming terabytes is an attack on our page
+ * tables and our time, not a guest. */
+#define VU_RAM_MAX        (64ULL << 30)
+/* One kick's worth of work, at most: then the loop serves everything
+ * else once and the ring gets another turn (fairness, see kick()). */
+#define VU_BUDGET_CHAINS  256u
+#define VU_BUDGET_BYTES   (8ULL << 20)
 
 /* Backend-to-frontend requests (on the backend channel). */
 #define VU_BACKEND_CONFIG_CHANGE 2
@@ -169,6 +202,7 @@ int vu_listen(struct vu_server *s, const char *path, struct vdev *dev,
 
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = s->conn_fd = s->backend_fd = -1;
+	s->timer_fd = s->rearm_fd = -1;
 	for (q = 0; q < VDEV_MAX_QUEUES; q++)
 		s->ring[q].kick_fd = s->ring[q].call_fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -192,6 +226,17 @@ int vu_listen(struct vu_server *s, const char *path, struct vdev *dev,
 		close_fd(&s->listen_fd);
 		return -1;
 	}
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->rearm_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->timer_fd < 0 || s->rearm_fd < 0) {
+		snprintf(err, errlen, "%s: timerfd/eventfd: %s", path, strerror(errno));
+		close_fd(&s->timer_fd);
+		close_fd(&s->rearm_fd);
+		close_fd(&s->listen_fd);
+		unlink(path);
+		return -1;
+	}
+	memory_guard_init();
 	s->dev = dev;
 	s->mem = mem;
 	dev->transport = s;
@@ -206,6 +251,8 @@ int vu_pollfds(const struct vu_server *s, struct pollfd *pfd)
 
 	if (s->conn_fd >= 0) {
 		pfd[n++] = (struct pollfd){ s->conn_fd, POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ s->timer_fd, POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ s->rearm_fd, POLLIN, 0 };
 		for (q = 0; q < s->dev->nqueues; q++)
 			if (s->ring[q].kick_fd >= 0 && s->ring[q].started)
 				pfd[n++] = (struct pollfd){ s->ring[q].kick_fd, POLLIN, 0 };
@@ -217,12 +264,34 @@ int vu_pollfds(const struct vu_server *s, struct pollfd *pfd)
 	return n;
 }
 
-/* Forget the frontend's memory: unmap it, empty the table. */
+/* Forget the frontend's memory: unmap it, empty the table.  The
+ * memory's generation moves on, so chains popped from it go stale. */
 static void unmap_all(struct vu_server *s)
 {
 	memory_destroy(s->mem);
-	memory_init(s->mem);
 	s->nmap = 0;
+}
+
+/* Arm (1) or disarm (0) the deadline of the message being received. */
+static void set_deadline(struct vu_server *s, int on)
+{
+	struct itimerspec it = { { 0, 0 }, { on ? VU_MSG_DEADLINE_S : 0, 0 } };
+	uint64_t v;
+
+	timerfd_settime(s->timer_fd, 0, &it, NULL);
+	if (!on && read(s->timer_fd, &v, sizeof(v)) < 0)
+		(void)0;          /* nothing had expired */
+}
+
+/* Throw away a half-received message and its fds. */
+static void drop_partial(struct vu_server *s)
+{
+	unsigned i;
+	for (i = 0; i < s->in.nfds; i++)
+		close(s->in.fds[i]);
+	s->in.nfds = 0;
+	s->in.got = 0;
+	set_deadline(s, 0);
 }
 
 void vu_disconnect(struct vu_server *s, const char *why)
@@ -239,6 +308,13 @@ void vu_disconnect(struct vu_server *s, const char *why)
 	}
 	close_fd(&s->conn_fd);
 	close_fd(&s->backend_fd);
+	drop_partial(s);
+	s->pending = 0;
+	{
+		uint64_t v;
+		if (read(s->rearm_fd, &v, sizeof(v)) < 0)
+			(void)0;  /* no re-arm was pending */
+	}
 	for (q = 0; q < VDEV_MAX_QUEUES; q++) {
 		close_fd(&s->ring[q].kick_fd);
 		close_fd(&s->ring[q].call_fd);
@@ -262,6 +338,8 @@ void vu_close(struct vu_server *s)
 		close_fd(&s->listen_fd);
 		unlink(s->path);
 	}
+	close_fd(&s->timer_fd);
+	close_fd(&s->rearm_fd);
 	if (s->dev && s->dev->transport == s) {
 		s->dev->transport = NULL;
 		s->dev->on_interrupt = NULL;
@@ -270,15 +348,14 @@ void vu_close(struct vu_server *s)
 
 static void accept_peer(struct vu_server *s)
 {
-	struct timeval tv = { 1, 0 };
 	unsigned q;
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	/* Non-blocking: we never wait on the peer, for reads (messages are
+	 * collected across rounds) or writes (a peer that does not read
+	 * its replies until the socket is full is dropped). */
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
-	/* Half a message must not hold us up: reads and writes time out. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	s->conn_fd = fd;
 	s->connections++;
 	vdev_attach(s->dev, s->mem);
@@ -286,22 +363,6 @@ static void accept_peer(struct vu_server *s)
 	 * the ring rules still bound it. */
 	for (q = 0; q < s->dev->nqueues; q++)
 		s->dev->q[q].num_max = VIRTQ_MAX_SIZE;
-}
-
-/* Read exactly len bytes, or fail (EOF, error, timeout). */
-static int read_full(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static void close_msg_fds(struct vu_msg *m)
@@ -312,69 +373,115 @@ static void close_msg_fds(struct vu_msg *m)
 	m->nfds = 0;
 }
 
-/* One message: 1, 0 at a clean EOF, or -1 with the reason in why. */
+/* Why the message being received is not whole (EOF or its deadline). */
+static void truncated(const struct vu_server *s, const char *when, char *why, size_t whylen)
+{
+	if (s->in.got < VU_HEADER_SIZE)
+		snprintf(why, whylen, "truncated message header (%s)", when);
+	else
+		snprintf(why, whylen, "%s: truncated payload (%" PRIu32 " bytes announced, %s)",
+		         vu_request_name(get32(s->in.buf)), get32(s->in.buf + 8), when);
+}
+
+/* The header is whole: check it before waiting for a payload. */
+static int check_header(const struct vu_server *s, char *why, size_t whylen)
+{
+	uint32_t request = get32(s->in.buf), flags = get32(s->in.buf + 4),
+	         size = get32(s->in.buf + 8);
+
+	if ((flags & 3u) != VU_VERSION || (flags & VU_FLAG_REPLY)) {
+		snprintf(why, whylen, "%s: bad header flags 0x%" PRIx32 " (version 1, not a reply)",
+		         vu_request_name(request), flags);
+		return -1;
+	}
+	if (size > VU_PAYLOAD_MAX) {
+		snprintf(why, whylen, "%s: payload of %" PRIu32 " bytes (at most %d)",
+		         vu_request_name(request), size, VU_PAYLOAD_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take what the socket has of the current message, without waiting:
+ * 1 when it is whole (moved into m), 0 when more is to come, -2 at a
+ * clean EOF (between messages), -1 with the reason in why.  We read no
+ * further than the current message, so its fds are its own.  The
+ * deadline starts with a message's first byte.
+ */
 static int recv_msg(struct vu_server *s, struct vu_msg *m, char *why, size_t whylen)
 {
-	uint8_t hdr[VU_HEADER_SIZE];
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-	} control;
-	struct iovec iov = { hdr, sizeof(hdr) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-	                     .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
-	struct cmsghdr *c;
-	ssize_t n;
+	for (;;) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+		} control;
+		size_t want, total = VU_HEADER_SIZE;
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+		                     .msg_control = control.buf,
+		                     .msg_controllen = sizeof(control.buf) };
+		struct cmsghdr *c;
+		ssize_t n;
 
-	m->nfds = 0;
-	do
-		n = recvmsg(s->conn_fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return 0;
-	if (n < 0) {
-		snprintf(why, whylen, "reading a message: %s", strerror(errno));
-		return -1;
-	}
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k, count;
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		if (s->in.got >= VU_HEADER_SIZE)
+			total += get32(s->in.buf + 8);    /* checked: <= VU_PAYLOAD_MAX */
+		if (s->in.got == total)
+			break;
+		want = total - s->in.got;
+		iov.iov_base = s->in.buf + s->in.got;
+		iov.iov_len = want;
+		n = recvmsg(s->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
 			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (k = 0; k < count && m->nfds < VU_MAX_FDS; k++)
-			memcpy(&m->fds[m->nfds++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;     /* the rest comes later, or the deadline does */
+		if (n < 0) {
+			snprintf(why, whylen, "reading a message: %s", strerror(errno));
+			return -1;
+		}
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			size_t k, count;
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < count; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+				if (s->in.nfds < VU_MAX_FDS)
+					s->in.fds[s->in.nfds++] = fd;
+				else {
+					close(fd);
+					mh.msg_flags |= MSG_CTRUNC;
+				}
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC) {
+			snprintf(why, whylen, "a message carried more than %d file descriptors",
+			         VU_MAX_FDS);
+			return -1;
+		}
+		if (n == 0) {
+			if (s->in.got == 0 && s->in.nfds == 0)
+				return -2;
+			truncated(s, "the frontend hung up", why, whylen);
+			return -1;
+		}
+		if (s->in.got == 0)
+			set_deadline(s, 1);
+		s->in.got += (size_t)n;
+		if (s->in.got == VU_HEADER_SIZE && check_header(s, why, whylen) < 0)
+			return -1;
 	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		close_msg_fds(m);
-		snprintf(why, whylen, "a message carried more than %d file descriptors", VU_MAX_FDS);
-		return -1;
-	}
-	if ((size_t)n < sizeof(hdr) && read_full(s->conn_fd, hdr + n, sizeof(hdr) - (size_t)n) < 0) {
-		close_msg_fds(m);
-		snprintf(why, whylen, "truncated message header");
-		return -1;
-	}
-	m->request = get32(hdr);
-	m->flags = get32(hdr + 4);
-	m->size = get32(hdr + 8);
-	if ((m->flags & 3u) != VU_VERSION || (m->flags & VU_FLAG_REPLY)) {
-		close_msg_fds(m);
-		snprintf(why, whylen, "%s: bad header flags 0x%" PRIx32 " (version 1, not a reply)",
-		         vu_request_name(m->request), m->flags);
-		return -1;
-	}
-	if (m->size > VU_PAYLOAD_MAX) {
-		close_msg_fds(m);
-		snprintf(why, whylen, "%s: payload of %" PRIu32 " bytes (at most %d)",
-		         vu_request_name(m->request), m->size, VU_PAYLOAD_MAX);
-		return -1;
-	}
-	if (m->size && read_full(s->conn_fd, m->payload, m->size) < 0) {
-		close_msg_fds(m);
-		snprintf(why, whylen, "%s: truncated payload (%" PRIu32 " bytes announced)",
-		         vu_request_name(m->request), m->size);
-		return -1;
-	}
+	m->request = get32(s->in.buf);
+	m->flags = get32(s->in.buf + 4);
+	m->size = get32(s->in.buf + 8);
+	memcpy(m->payload, s->in.buf + VU_HEADER_SIZE, m->size);
+	memcpy(m->fds, s->in.fds, sizeof(int) * s->in.nfds);
+	m->nfds = s->in.nfds;
+	s->in.nfds = 0;
+	s->in.got = 0;
+	set_deadline(s, 0);
 	return 1;
 }
 
@@ -463,6 +570,8 @@ static void start_all(struct vu_server *s)
 static int set_mem_table(struct vu_server *s, struct vu_msg *m, char *why, size_t whylen)
 {
 	uint32_t n, i, j;
+	uint64_t total = 0;
+	int sealed[VU_MAX_REGIONS];
 
 	if (m->size < 8)
 		BAD("SET_MEM_TABLE: payload of %" PRIu32 " bytes, too short for a table", m->size);
@@ -483,12 +592,23 @@ static int set_mem_table(struct vu_server *s, struct vu_msg *m, char *why, size_
 			BAD("SET_MEM_TABLE: region %" PRIu32 " is empty or wraps around", i);
 		if (gpa % VU_PAGE || size % VU_PAGE || off % VU_PAGE)
 			BAD("SET_MEM_TABLE: region %" PRIu32 " is not page-aligned", i);
+		if (size > VU_RAM_MAX - total)
+			BAD("SET_MEM_TABLE: region %" PRIu32 " of %" PRIu64 " bytes makes more "
+			    "than %llu bytes of RAM", i, size, (unsigned long long)VU_RAM_MAX);
+		total += size;
 		if (fstat(m->fds[i], &st) < 0 || !(S_ISREG(st.st_mode)))
 			BAD("SET_MEM_TABLE: region %" PRIu32 " is not backed by a file", i);
 		/* Beyond the end of the file a touch would be SIGBUS. */
 		if ((uint64_t)st.st_size < off + size)
 			BAD("SET_MEM_TABLE: region %" PRIu32 " runs past the end of its file "
 			    "(%" PRIu64 " + %" PRIu64 " > %jd bytes)", i, off, size, (intmax_t)st.st_size);
+		/* Sealed against shrinking, the file stays as big as it is
+		 * now; unsealed (UML's), it may shrink later: the SIGBUS guard
+		 * covers that (see the top of this file). */
+		{
+			int seals = fcntl(m->fds[i], F_GET_SEALS);
+			sealed[i] = seals >= 0 && (seals & F_SEAL_SHRINK);
+		}
 		for (j = 0; j < i; j++) {
 			const uint8_t *o = m->payload + 8 + 32 * j;
 			uint64_t ou = get64(o + 16), os = get64(o + 8);
@@ -511,6 +631,9 @@ static int set_mem_table(struct vu_server *s, struct vu_msg *m, char *why, size_
 		s->map[i].user = user;
 		s->map[i].gpa = gpa;
 		s->map[i].size = size;
+		for (j = 0; j < s->mem->nregions; j++)
+			if (s->mem->region[j].gpa == gpa)
+				s->mem->region[j].sealed = sealed[i];
 	}
 	/* The mappings hold the files; the fds are not needed. */
 	for (i = 0; i < s->mem->nregions; i++)
@@ -518,6 +641,26 @@ static int set_mem_table(struct vu_server *s, struct vu_msg *m, char *why, size_
 	s->nmap = n;
 	start_all(s);
 	return 0;
+}
+
+/* Is fd an eventfd?  The kernel names its anonymous inode. */
+static int is_eventfd(int fd)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+static int is_pipe(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 /* The ring index of a vring_state or a fd message; -1 if bad. */
@@ -542,7 +685,74 @@ static int take_fd(struct vu_server *s, struct vu_msg *m, char *why, size_t whyl
 		BAD("%s: unknown bits in 0x%" PRIx64, name, v);
 	if (m->nfds != want)
 		BAD("%s: %u file descriptors (%u expected)", name, m->nfds, want);
+	/* A kick fd we poll: an eventfd, which is readable only when
+	 * kicked (/dev/zero always is: a busy loop).  A call fd we write
+	 * 8 bytes to: an eventfd, or a pipe as UML's is. */
+	if (want && m->request == VU_SET_VRING_KICK && !is_eventfd(m->fds[0]))
+		BAD("SET_VRING_KICK: ring %d kick fd is not an eventfd", q);
+	if (want && m->request == VU_SET_VRING_CALL && !is_eventfd(m->fds[0]) &&
+	    !is_pipe(m->fds[0]))
+		BAD("SET_VRING_CALL: ring %d call fd is neither an eventfd nor a pipe", q);
 	return q;
+}
+
+/*
+ * Run a device callback that touches the frontend's memory under the
+ * SIGBUS guard: a frontend that truncated its file gets a device that
+ * needs a reset, not a dead server.  Lua hooks called from in here run
+ * with the guard suspended (vmlua_pcall_hook), so the jump below only
+ * ever unwinds C: the ring code and the C device backends.
+ */
+static void device_guarded(struct vu_server *s, int q)
+{
+	struct memory_guard g;
+
+	if (sigsetjmp(g.env, 0)) {
+		vdev_fail(s->dev, VQ_MEMORY_GONE);
+		return;
+	}
+	memory_guard_enter(&g);
+	if (q >= 0)
+		vdev_notify(s->dev, (unsigned)q);
+	else
+		vdev_ready(s->dev);
+	memory_guard_leave(&g);
+}
+
+/*
+ * Ring q was kicked: serve it, within a budget.  A frontend can queue
+ * 32768 chains of a MiB each with one kick; served in one go that is
+ * seconds in which no other connection, guest or timer is heard.  So
+ * one turn takes at most VU_BUDGET_CHAINS chains or VU_BUDGET_BYTES;
+ * what is left waits for the next poll round, which the re-arm eventfd
+ * makes come at once.
+ */
+static void kick(struct vu_server *s, unsigned q)
+{
+	struct virtq *vq = &s->dev->q[q].vq;
+	uint64_t one = 1;
+
+	virtq_set_budget(vq, VU_BUDGET_CHAINS, VU_BUDGET_BYTES);
+	device_guarded(s, (int)q);
+	if (virtq_end_budget(vq) && s->conn_fd >= 0) {
+		s->pending |= 1u << q;
+		if (write(s->rearm_fd, &one, sizeof(one)) < 0)
+			(void)0;  /* the counter is full: it is readable anyway */
+	}
+}
+
+/* The re-arm eventfd fired: give each pending ring its next turn. */
+static void serve_pending(struct vu_server *s)
+{
+	unsigned pending = s->pending, q;
+	uint64_t v;
+
+	if (read(s->rearm_fd, &v, sizeof(v)) < 0)
+		(void)0;          /* nothing to clear */
+	s->pending = 0;
+	for (q = 0; q < s->dev->nqueues && s->conn_fd >= 0; q++)
+		if ((pending & (1u << q)) && s->ring[q].started)
+			kick(s, q);
 }
 
 static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why, size_t whylen)
@@ -667,7 +877,7 @@ static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why
 		} else {
 			if (!(s->protocol & (1ULL << VU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
 				BAD("VRING_KICK: in-band notifications were not agreed");
-			vdev_notify(d, (unsigned)q);
+			kick(s, (unsigned)q);
 		}
 		return 0;
 	}
@@ -772,7 +982,9 @@ static void serve_conn(struct vu_server *s)
 	int rc, replied = 0;
 
 	rc = recv_msg(s, &m, why, sizeof(why));
-	if (rc == 0) {
+	if (rc == 0)
+		return;                    /* not whole yet */
+	if (rc == -2) {
 		vu_disconnect(s, NULL);    /* the frontend went away */
 		return;
 	}
@@ -823,8 +1035,21 @@ void vu_serve(struct vu_server *s, const struct pollfd *pfd, int n)
 			serve_conn(s);
 			continue;
 		}
+		if (pfd[k].fd == s->timer_fd && s->conn_fd >= 0) {
+			uint64_t v;
+			char why[160];
+			if (read(s->timer_fd, &v, sizeof(v)) == sizeof(v) && s->in.got) {
+				truncated(s, "not whole within " "1 s", why, sizeof(why));
+				vu_disconnect(s, why);
+			}
+			continue;
+		}
+		if (pfd[k].fd == s->rearm_fd && s->conn_fd >= 0) {
+			serve_pending(s);
+			continue;
+		}
 		if (s->conn_fd >= 0 && pfd[k].fd == vdev_pollfd(s->dev)) {
-			vdev_ready(s->dev);
+			device_guarded(s, -1);
 			continue;
 		}
 		for (q = 0; q < s->dev->nqueues && s->conn_fd >= 0; q++) {
@@ -839,7 +1064,7 @@ void vu_serve(struct vu_server *s, const struct pollfd *pfd, int n)
 				continue;
 			}
 			if (got > 0)
-				vdev_notify(s->dev, q);
+				kick(s, q);
 		}
 	}
 }

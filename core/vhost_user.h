@@ -12,7 +12,12 @@
 #include "memory.h"
 
 #define VU_MAX_REGIONS 8          /* the protocol's baseline table */
-#define VU_MAX_POLLFDS (3 + VDEV_MAX_QUEUES)
+/* The connection, its deadline timer, the re-arm eventfd, the device's
+ * own fd, and one kick fd per ring. */
+#define VU_MAX_POLLFDS (4 + VDEV_MAX_QUEUES)
+#define VU_HEADER_SIZE    12
+#define VU_PAYLOAD_MAX    512
+#define VU_MAX_FDS        VU_MAX_REGIONS
 
 /* Front-end requests (the vhost-user specification's numbering). */
 enum vu_request {
@@ -46,6 +51,15 @@ struct vu_ring {
 struct vu_server {
 	char path[108];
 	int listen_fd, conn_fd, backend_fd;   /* -1 when none */
+	int timer_fd;          /* fires when a message is late (timerfd) */
+	int rearm_fd;          /* readable while rings wait for a turn (eventfd) */
+	unsigned pending;      /* rings whose kick was cut short by the budget */
+	struct {               /* the message being received, so far */
+		uint8_t buf[VU_HEADER_SIZE + VU_PAYLOAD_MAX];
+		size_t got;
+		int fds[VU_MAX_FDS];
+		unsigned nfds;
+	} in;
 	struct vdev *dev;
 	struct memory *mem;            /* filled by SET_MEM_TABLE */
 	uint64_t features;             /* what the frontend set */

@@ -18,6 +18,7 @@
  * ring lies wholly inside one RAM region.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ static const char *const reason_names[VQ_REASON__COUNT] = {
 	[VQ_INDIRECT_WITH_NEXT] = "indirect_with_next",
 	[VQ_BUFFER_OUTSIDE_RAM] = "buffer_outside_ram",
 	[VQ_READABLE_AFTER_WRITABLE] = "readable_after_writable",
+	[VQ_MEMORY_GONE] = "memory_gone",
 };
 _Static_assert(sizeof(reason_names) / sizeof(reason_names[0]) == VQ_REASON__COUNT,
                "one name per reason");
@@ -111,6 +113,7 @@ int virtq_setup(struct virtq *q, struct memory *m, unsigned size,
 		return -ENOMEM;
 	}
 	q->mem = m;
+	q->mem_gen = m->generation;
 	q->size = (uint16_t)size;
 	q->desc_gpa = desc;
 	q->avail_gpa = avail;
@@ -136,6 +139,9 @@ void virtq_set_base(struct virtq *q, uint16_t base)
 {
 	q->last_avail = q->used_idx = q->signalled_used = base;
 }
+
+/* walk()'s "out of memory", apart from every reason. */
+#define POP_NOMEM (-1000)
 
 static int broke(struct virtq *q, int reason)
 {
@@ -167,20 +173,20 @@ static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 		memcpy(&d, table + 16ULL * idx, sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!(q->flags & VIRTQ_F_INDIRECT))
-				return broke(q, VQ_INDIRECT_NOT_NEGOTIATED);
+				return -(VQ_INDIRECT_NOT_NEGOTIATED);
 			if (indirect)
-				return broke(q, VQ_INDIRECT_NESTED);
+				return -(VQ_INDIRECT_NESTED);
 			if (d.flags & VIRTQ_DESC_F_NEXT)
-				return broke(q, VQ_INDIRECT_WITH_NEXT);
+				return -(VQ_INDIRECT_WITH_NEXT);
 			if (d.len == 0)
-				return broke(q, VQ_INDIRECT_EMPTY);
+				return -(VQ_INDIRECT_EMPTY);
 			if (d.len % 16)
-				return broke(q, VQ_INDIRECT_BAD_SIZE);
+				return -(VQ_INDIRECT_BAD_SIZE);
 			if (d.len / 16 > q->size)
-				return broke(q, VQ_CHAIN_TOO_LONG);
+				return -(VQ_CHAIN_TOO_LONG);
 			table = memory_translate(q->mem, d.addr, d.len);
 			if (!table)
-				return broke(q, VQ_BUFFER_OUTSIDE_RAM);
+				return -(VQ_BUFFER_OUTSIDE_RAM);
 			tsize = limit = d.len / 16;
 			indirect = 1;
 			count = 0;
@@ -188,16 +194,16 @@ static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 			continue;
 		}
 		if (++count > limit || n >= q->size)
-			return broke(q, VQ_CHAIN_TOO_LONG);
+			return -(VQ_CHAIN_TOO_LONG);
 		buf = memory_translate(q->mem, d.addr, d.len);
 		if (!buf)
-			return broke(q, VQ_BUFFER_OUTSIDE_RAM);
+			return -(VQ_BUFFER_OUTSIDE_RAM);
 		if (d.flags & VIRTQ_DESC_F_WRITE) {
 			seen_write = 1;
 			c->write_len += d.len;
 		} else {
 			if (seen_write)
-				return broke(q, VQ_READABLE_AFTER_WRITABLE);
+				return -(VQ_READABLE_AFTER_WRITABLE);
 			c->read_len += d.len;
 		}
 		q->scratch[n].iov_base = buf;
@@ -208,11 +214,11 @@ static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 			break;
 		idx = d.next;
 		if (idx >= tsize)
-			return broke(q, VQ_NEXT_OUT_OF_RANGE);
+			return -(VQ_NEXT_OUT_OF_RANGE);
 	}
 	c->iov = malloc((n ? n : 1) * sizeof(*c->iov));
 	if (!c->iov)
-		return -ENOMEM;
+		return POP_NOMEM;
 	memcpy(c->iov, q->scratch, n * sizeof(*c->iov));
 	c->niov = n;
 	c->nread = 0;
@@ -222,49 +228,105 @@ static int walk(struct virtq *q, uint16_t head, struct virtq_chain *c)
 	return 1;
 }
 
-int virtq_pop(struct virtq *q, struct virtq_chain *c)
+/* The body of virtq_pop, run under a SIGBUS guard: every access to the
+ * rings is here.  1, 0, -reason, or POP_NOMEM; it breaks nothing itself. */
+static int pop_guarded(struct virtq *q, struct virtq_chain *c)
 {
 	uint16_t avail_idx, pending, head;
 	int rc;
 
-	memset(c, 0, sizeof(*c));
-	if (q->broken)
-		return -q->broken;
-	if (!q->desc)
-		return 0;
 	avail_idx = load16(q->avail + 2);
 	/* Acquire: the ring entries the driver published before this idx
 	 * must be read after it. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	pending = (uint16_t)(avail_idx - q->last_avail);
 	if (pending > q->size)
-		return broke(q, VQ_AVAIL_IDX_JUMP);
+		return -(VQ_AVAIL_IDX_JUMP);
 	if (pending == 0)
 		return 0;
 	head = load16(q->avail + 4 + 2 * (q->last_avail % q->size));
 	if (head >= q->size)
-		return broke(q, VQ_HEAD_OUT_OF_RANGE);
+		return -(VQ_HEAD_OUT_OF_RANGE);
 	rc = walk(q, head, c);
 	if (rc < 0)
 		return rc;
-	q->last_avail++;
-	q->pops++;
 	if (q->flags & VIRTQ_F_EVENT_IDX) {
 		/* avail_event: kick us again once past what we have taken. */
-		store16(q->used + 4 + 8 * q->size, q->last_avail);
+		store16(q->used + 4 + 8 * q->size, (uint16_t)(q->last_avail + 1));
 		/* The driver must see avail_event before it reads used->idx
 		 * for its next decision to kick. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
+	q->last_avail++;
+	q->pops++;
 	return 1;
 }
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+void virtq_break(struct virtq *q, int reason)
+{
+	if (!q->broken)
+		broke(q, reason);
+}
+
+int virtq_live(const struct virtq *q)
+{
+	return q->desc && q->mem && q->mem->generation == q->mem_gen;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
+{
+	struct memory_guard g;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (q->broken)
+		return -q->broken;
+	if (!virtq_live(q))
+		return 0;         /* not set up, or its memory was unmapped */
+	if (q->budgeted && (q->budget_chains == 0 || q->budget_bytes == 0)) {
+		q->throttled = 1;
+		return 0;
+	}
+	/* The frontend may truncate the file behind the rings at any time:
+	 * a SIGBUS while we walk them breaks the queue, not the process. */
+	if (sigsetjmp(g.env, 0)) {
+		virtq_chain_release(c);
+		return broke(q, VQ_MEMORY_GONE);
+	}
+	memory_guard_enter(&g);
+	rc = pop_guarded(q, c);
+	memory_guard_leave(&g);
+	if (rc == POP_NOMEM)
+		return -ENOMEM;
+	if (rc < 0)
+		return broke(q, -rc);
+	if (rc > 0 && q->budgeted) {
+		uint64_t len = c->read_len + c->write_len;
+		q->budget_chains--;
+		q->budget_bytes -= len < q->budget_bytes ? len : q->budget_bytes;
+	}
+	return rc;
+}
+
+void virtq_set_budget(struct virtq *q, uint32_t chains, uint64_t bytes)
+{
+	q->budgeted = 1;
+	q->throttled = 0;
+	q->budget_chains = chains;
+	q->budget_bytes = bytes;
+}
+
+int virtq_end_budget(struct virtq *q)
+{
+	int was = q->throttled;
+	q->budgeted = q->throttled = 0;
+	return was;
+}
+
+static void push_guarded(struct virtq *q, uint16_t head, uint32_t written)
 {
 	uint8_t *elem;
 
-	if (!q->used)
-		return;         /* reset under us: nothing to give back to */
 	elem = q->used + 4 + 8 * (q->used_idx % q->size);
 	memcpy(elem, &(uint32_t){ head }, 4);
 	memcpy(elem + 4, &written, 4);
@@ -276,13 +338,26 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	q->pushes++;
 }
 
-int virtq_needs_interrupt(struct virtq *q)
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+	struct memory_guard g;
+
+	if (!virtq_live(q) || q->broken == VQ_MEMORY_GONE)
+		return;         /* reset under us: nothing to give back to */
+	if (sigsetjmp(g.env, 0)) {
+		broke(q, VQ_MEMORY_GONE);
+		return;
+	}
+	memory_guard_enter(&g);
+	push_guarded(q, head, written);
+	memory_guard_leave(&g);
+}
+
+static int needs_interrupt_guarded(struct virtq *q)
 {
 	uint16_t old, now, event;
 	int need;
 
-	if (!q->desc)
-		return 0;
 	/* Full barrier: our used->idx store must be ordered before we read
 	 * the driver's flags or used_event, or we could miss a wakeup. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -307,6 +382,23 @@ int virtq_needs_interrupt(struct virtq *q)
 		q->interrupts++;
 	else
 		q->suppressed++;
+	return need;
+}
+
+int virtq_needs_interrupt(struct virtq *q)
+{
+	struct memory_guard g;
+	int need;
+
+	if (!virtq_live(q))
+		return 0;
+	if (sigsetjmp(g.env, 0)) {
+		broke(q, VQ_MEMORY_GONE);
+		return 0;
+	}
+	memory_guard_enter(&g);
+	need = needs_interrupt_guarded(q);
+	memory_guard_leave(&g);
 	return need;
 }
 

@@ -38,6 +38,7 @@ enum virtq_reason {
 	VQ_INDIRECT_WITH_NEXT,
 	VQ_BUFFER_OUTSIDE_RAM,
 	VQ_READABLE_AFTER_WRITABLE,
+	VQ_MEMORY_GONE,             /* the rings' memory faulted (SIGBUS) */
 	VQ_REASON__COUNT
 };
 const char *virtq_reason_name(int reason);
@@ -60,6 +61,11 @@ struct virtq {
 	void (*on_broken)(struct virtq *q, int reason, void *opaque);
 	void *opaque;
 	uint32_t epoch;    /* bumped by setup and release: old chains are stale */
+	uint32_t mem_gen;  /* mem->generation at setup: rings gone if it moved */
+	/* A transport's bound on one round of work (virtq_set_budget). */
+	int budgeted, throttled;
+	uint32_t budget_chains;
+	uint64_t budget_bytes;
 };
 
 /* A popped chain: readable buffers first, then writable ones. */
@@ -85,5 +91,20 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* Is an interrupt due for what was pushed since the last one? */
 int virtq_needs_interrupt(struct virtq *q);
 void virtq_chain_release(struct virtq_chain *c);
+
+/*
+ * Fairness: until virtq_end_budget(), virtq_pop() hands out at most
+ * `chains` chains and stops once their buffers add up to `bytes`,
+ * answering "empty" after that.  virtq_end_budget() lifts the bound and
+ * says whether it was reached (chains may be waiting: serve the queue
+ * again on a later round).
+ */
+void virtq_set_budget(struct virtq *q, uint32_t chains, uint64_t bytes);
+int virtq_end_budget(struct virtq *q);
+/* Break the queue for a reason found outside the ring walk (a chain's
+ * buffer faulted: VQ_MEMORY_GONE); the first reason stays. */
+void virtq_break(struct virtq *q, int reason);
+/* Do the rings still lie in mapped memory (set up, memory unchanged)? */
+int virtq_live(const struct virtq *q);
 
 #endif

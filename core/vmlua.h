@@ -78,6 +78,10 @@ struct memory *vmlua_checkmemory(lua_State *L, int idx);
 struct memory *vmlua_newmemory(lua_State *L);
 /* Mark the memory in use (delta +1) or no longer in use (-1) by a VM. */
 void vmlua_memory_busy(struct memory *m, int delta);
+/* Has the Memory this struct lives in been closed? */
+int vmlua_memory_closed(struct memory *m);
+/* Push the Memory a Device is attached to (or nil). */
+void vmlua_device_push_memory(lua_State *L, int dev);
 
 /* The loaded kernel's facts (loader.h) behind the vmlua.Kernel at idx. */
 struct kernel_info;

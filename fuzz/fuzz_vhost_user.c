@@ -24,7 +24,7 @@
  * whatever it sent back (replies, calls, backend requests) is drained.
  * A message cut short by the end of the input is sent as far as it goes
  * and the write side shut, so truncation is fuzzed too without waiting
- * for the server's one-second timeout.  At the end of each input we hang
+ * for the server's one-second deadline.  At the end of each input we hang
  * up and check that the server gave back every file descriptor it was
  * handed; after every step, that the server and the device agree on
  * which rings run (check_rings).

@@ -39,6 +39,21 @@ describe("vmlua.Device", function()
     end)
   end)
 
+  describe("after its Memory is closed", function()
+    -- The rings were in that memory: each of these was a SIGSEGV.
+    it("raises on notify and interrupt, for C and Lua devices", function()
+      for _, dev in ipairs{ core.rng(), virtio.device{ id = 4, queues = { 8 },
+                                          notify = function(_, q) q:pop() end } } do
+        local m = core.memory("4M")
+        local d = assert(driver.attach(dev, m))
+        d.rings[0]:add{ { write = 4 } }
+        m:close()
+        assert.has_error(function() dev:notify(0) end, "attempt to use a closed vmlua.Memory")
+        assert.has_error(function() dev:interrupt(0) end, "attempt to use a closed vmlua.Memory")
+      end
+    end)
+  end)
+
   describe("negotiation", function()
     it("offers VERSION_1 and keeps FEATURES_OK for an offered subset", function()
       local dev = plain{ features = { virtio.F.EVENT_IDX } }

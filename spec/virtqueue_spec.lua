@@ -72,6 +72,35 @@ describe("vmlua.Virtqueue", function()
     end)
   end)
 
+  -- A queue and the chains popped from it hold raw pointers into their
+  -- Memory; after mem:close() each of these was a SIGSEGV.
+  describe("after its Memory is closed", function()
+    it("raises instead of touching unmapped rings or buffers", function()
+      local q, ring, mem = setup()
+      ring:add{ "hi", { write = 4 } }
+      ring:add{ "again", { write = 4 } }
+      local c = assert(q:pop())
+      mem:close()
+      local closed = "attempt to use a closed vmlua.Memory"
+      assert.has_error(function() q:pop() end, closed)
+      assert.has_error(function() c:write("x") end, closed)
+      assert.has_error(function() c:read() end, closed)
+      assert.has_error(function() q:push(c) end, closed)
+      assert.has_error(function() q:interrupt() end, closed)
+    end)
+
+    it("keeps the Memory a chain was popped from alive", function()
+      local q, ring = setup()
+      ring:add{ "kept", { write = 4 } }
+      local c = assert(q:pop())
+      q = nil          -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      c:write("ok")
+      assert.equal("kept", c:read())
+    end)
+  end)
+
   describe("pop() and push()", function()
     it("walks a direct chain of readable then writable buffers", function()
       local q, ring = setup()

@@ -15,12 +15,21 @@
  *                           (make bench).
  *   vu-peer - floor N       the same loop against a process that only
  *                           answers each kick with a call: the floor.
+ *   vu-peer SOCKET shrink N the good session's first request, then a
+ *                           second one offered, the memfd truncated to N
+ *                           bytes, and a kick: the backend must survive.
+ *   vu-peer SOCKET slow     SET_OWNER one byte every 0.7 s: is the
+ *                           connection dropped, and after how many?
+ *   vu-peer SOCKET flood    ring 0 of 32768 entries, every one a chain
+ *                           of one 1 MiB writable buffer, and one kick.
+ *   vu-peer SOCKET hangup   offer a buffer, kick, and hang up 0.5 s later.
  *
  * It plays UML's part so that the server can be tested, and attacked,
  * with no kernel at all.  Each line it prints is one fact for the spec.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -122,14 +131,14 @@ static void acked(int fd, uint32_t req, const void *p, uint32_t size, const int 
 /* A connected session: the frontend's RAM (a memfd), ring 0 of 8
  * entries at its start, and the kick and call eventfds. */
 struct session {
-	int fd, kick, call;
+	int fd, kick, call, mfd;
 	uint8_t *ram;
 	uint16_t avail_idx;
 };
 
 /* Negotiate, share the RAM, set up ring 0 and enable it.  With `verbose`,
  * print what the backend offered (features, config). */
-static void setup(struct session *s, int verbose)
+static void setup_ring(struct session *s, int verbose, uint64_t ram, uint32_t num)
 {
 	int mfd = memfd_create("vu-peer", 0), i;
 	uint8_t p[64], cfg[12 + 8];
@@ -140,8 +149,8 @@ static void setup(struct session *s, int verbose)
 	s->kick = eventfd(0, 0);
 	s->call = eventfd(0, EFD_NONBLOCK);
 	s->avail_idx = 0;
-	must(ftruncate(mfd, RAM) == 0, "ftruncate");
-	s->ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	must(ftruncate(mfd, (off_t)ram) == 0, "ftruncate");
+	s->ram = mmap(NULL, ram, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	must(s->ram != MAP_FAILED, "mmap");
 	must(send_msg(s->fd, 3, 1, NULL, 0, NULL, 0) == 0, "SET_OWNER");
 	f = get_u64(s->fd, 1);
@@ -168,20 +177,21 @@ static void setup(struct session *s, int verbose)
 	memset(p, 0, sizeof(p));
 	p[0] = 1;
 	f = GPA; memcpy(p + 8, &f, 8);
-	f = RAM; memcpy(p + 16, &f, 8);
+	f = ram; memcpy(p + 16, &f, 8);
 	f = USER; memcpy(p + 24, &f, 8);
 	acked(s->fd, 5, p, 40, &mfd, 1, "SET_MEM_TABLE");
-	close(mfd);
+	s->mfd = mfd;       /* kept: the shrink mode truncates it */
 
-	/* Ring 0: 8 entries; desc at +0, avail at +0x80, used at +0x100. */
-	st[0] = 0; st[1] = 8;
+	/* Ring 0: num entries; desc at +0, avail at +16 num, used at +32
+	 * num (8 entries: +0, +0x80, +0x100). */
+	st[0] = 0; st[1] = num;
 	acked(s->fd, 8, st, 8, NULL, 0, "SET_VRING_NUM");
 	st[1] = 0;
 	acked(s->fd, 10, st, 8, NULL, 0, "SET_VRING_BASE");
 	memset(p, 0, 40);
 	f = USER; memcpy(p + 8, &f, 8);
-	f = USER + 0x100; memcpy(p + 16, &f, 8);
-	f = USER + 0x80; memcpy(p + 24, &f, 8);
+	f = USER + 32ULL * num; memcpy(p + 16, &f, 8);
+	f = USER + 16ULL * num; memcpy(p + 24, &f, 8);
 	acked(s->fd, 9, p, 40, NULL, 0, "SET_VRING_ADDR");
 	f = 0;
 	acked(s->fd, 13, &f, 8, &s->call, 1, "SET_VRING_CALL");
@@ -194,6 +204,11 @@ static void setup(struct session *s, int verbose)
 	st[0] = 16; memcpy(s->ram + 8, &st[0], 4);
 	st[0] = 2;                             /* VIRTQ_DESC_F_WRITE */
 	memcpy(s->ram + 12, &st[0], 2);
+}
+
+static void setup(struct session *s, int verbose)
+{
+	setup_ring(s, verbose, RAM, 8);
 }
 
 /* Offer descriptor 0 again, kick, and wait for the call; returns the
@@ -350,6 +365,7 @@ static int hostile(void)
 		"region backed by a pipe", "ring outside the memory table",
 		"two fds for a kick", "config read past 256 bytes",
 		"fds on GET_FEATURES", "features not offered",
+		"kick fd is /dev/zero", "a 1 TiB region",
 	};
 	unsigned k, n = sizeof(names) / sizeof(names[0]), ok = 0;
 
@@ -425,6 +441,22 @@ static int hostile(void)
 			close(fds[0]);
 			break;
 		case 17: owned(fd); v = 1ULL << 60; send_msg(fd, 2, 1, &v, 8, NULL, 0); break;
+		case 18:
+			owned(fd);
+			fds[0] = open("/dev/zero", O_RDONLY);
+			v = 0;
+			send_msg(fd, 12, 1, &v, 8, fds, 1);
+			close(fds[0]);
+			break;
+		case 19:
+			owned(fd);
+			small = memfd_create("huge", 0);
+			if (ftruncate(small, 1LL << 40) < 0)
+				return 2;
+			region(p, 1, 1ULL << 40);
+			send_msg(fd, 5, 1, p, 40, &small, 1);
+			close(small);
+			break;
 		}
 		if (dropped(fd)) {
 			printf("dropped: %s\n", names[k]);
@@ -438,10 +470,111 @@ static int hostile(void)
 	return ok == n ? 0 : 1;
 }
 
+/* Wait for the backend to hang up (or `ms`); 1 if it did. */
+static int wait_hangup(int fd, int ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	char c;
+	if (poll(&pfd, 1, ms) != 1)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Offer descriptor 0 and kick, without waiting for the call. */
+static void offer_and_kick(struct session *s)
+{
+	uint16_t head = 0;
+	uint64_t v = 1;
+	memcpy(s->ram + 0x80 + 4 + 2 * (s->avail_idx % 8), &head, 2);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	s->avail_idx++;
+	memcpy(s->ram + 0x80 + 2, &s->avail_idx, 2);
+	must(write(s->kick, &v, 8) == 8, "kick");
+}
+
+/* Share RAM, then take it back: truncate the memfd under the backend. */
+static int shrink(long size)
+{
+	struct session s;
+	struct pollfd pfd;
+	uint16_t head = 0;
+	uint64_t v = 1;
+
+	setup(&s, 0);
+	show_request(&s);
+	/* Offer a second request, truncate, and only then kick: the
+	 * backend's next touch of the lost pages is past the file's end. */
+	memcpy(s.ram + 0x80 + 4 + 2 * (s.avail_idx % 8), &head, 2);
+	s.avail_idx++;
+	memcpy(s.ram + 0x80 + 2, &s.avail_idx, 2);
+	must(ftruncate(s.mfd, size) == 0, "ftruncate");
+	printf("shrunk to %ld bytes\n", size);
+	must(write(s.kick, &v, 8) == 8, "kick");
+	pfd.fd = s.call;
+	pfd.events = POLLIN;
+	printf("%s\n", poll(&pfd, 1, 2000) == 1 ? "called" : "no call");
+	printf("end\n");
+	wait_hangup(s.fd, 10000);
+	return 0;
+}
+
+/* A message one byte at a time, 0.7 s apart. */
+static int slow(void)
+{
+	uint32_t h[3] = { 3, 1, 0 };        /* SET_OWNER */
+	const uint8_t *b = (const uint8_t *)h;
+	int fd = connect_to(), k;
+
+	for (k = 0; k < 12; k++) {
+		if (send(fd, b + k, 1, MSG_NOSIGNAL) != 1 || wait_hangup(fd, 700)) {
+			printf("dropped after %d bytes\nend\n", k + 1);
+			return 0;
+		}
+	}
+	printf("NOT dropped: the whole message went through\nend\n");
+	return 1;
+}
+
+/* One kick for 32768 chains of 1 MiB each. */
+static int flood(void)
+{
+	struct session s;
+	uint32_t num = 32768, i, len = 1u << 20;
+	uint64_t a = GPA + 0x200000, v = 1;
+	uint16_t flags = 2, zero = 0, idx = 0x8000;
+
+	setup_ring(&s, 0, 4u << 20, num);
+	memcpy(s.ram, &a, 8);
+	memcpy(s.ram + 8, &len, 4);
+	memcpy(s.ram + 12, &flags, 2);
+	for (i = 0; i < num; i++)
+		memcpy(s.ram + 16 * num + 4 + 2 * i, &zero, 2);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(s.ram + 16 * num + 2, &idx, 2);
+	must(write(s.kick, &v, 8) == 8, "kick");
+	printf("kicked\nend\n");
+	wait_hangup(s.fd, 60000);
+	return 0;
+}
+
+/* A chain in flight when the frontend goes away. */
+static int hangup(void)
+{
+	struct session s;
+
+	setup(&s, 0);
+	offer_and_kick(&s);
+	usleep(500000);
+	close(s.fd);
+	printf("hung up\nend\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: vu-peer SOCKET good|renegotiate|hostile|latency N\n"
+		fprintf(stderr, "usage: vu-peer SOCKET good|renegotiate|hostile|slow|flood|hangup|"
+		        "latency N|shrink N\n"
 		        "       vu-peer - floor N\n");
 		return 2;
 	}
@@ -449,6 +582,14 @@ int main(int argc, char **argv)
 	sock_path = argv[1];
 	if (argc == 4 && (!strcmp(argv[2], "latency") || !strcmp(argv[2], "floor")))
 		return latency(argv[2], atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[2], "shrink"))
+		return shrink(atol(argv[3]));
+	if (!strcmp(argv[2], "slow"))
+		return slow();
+	if (!strcmp(argv[2], "flood"))
+		return flood();
+	if (!strcmp(argv[2], "hangup"))
+		return hangup();
 	if (!strcmp(argv[2], "good"))
 		return good(0);
 	if (!strcmp(argv[2], "renegotiate"))
