@@ -95,6 +95,29 @@ describe("vmlua test", function()
     os.execute("rm -rf " .. dir)
   end)
 
+  it("fails a body that calls os.exit, or whose child dies, and reports the rest", function()
+    local dir = env.tmpdir()
+    write(dir .. "/exits.lua", [[
+scenario "exits" { machines = {}, function() os.exit(0) end }
+scenario "dies" { machines = {}, function()
+  require("posix.signal").kill(require("posix.unistd").getpid(), require("posix.signal").SIGKILL)
+end }
+scenario "fine" { machines = {}, function() end }
+]])
+    local out, status = env.sh(env.vmlua .. " test -j 2 " .. dir .. " 2>&1")
+    assert.equal(2, status, out)
+    assert.matches("\nnot ok 1 %- exits\n# [^\n]*os%.exit%(0%) in a scenario body\n", out)
+    assert.matches("\nnot ok 2 %- dies\n# the child process killed %(9%) without a result\n", out)
+    assert.matches("\nok 3 %- fine\n", out)
+    out, status = env.sh(env.vmlua .. " test --filter 'exits|fine' " .. dir .. " 2>&1")
+    assert.equal(126, status, out)  -- a Lua pattern, not alternation: nothing matches
+    out, status = env.sh(env.vmlua .. " test --filter '^[ef]' " .. dir .. " 2>&1")
+    assert.equal(1, status, out)
+    assert.matches("\nnot ok 1 %- exits\n# [^\n]*os%.exit%(0%) in a scenario body\n", out)
+    assert.matches("\nok 2 %- fine\n", out)
+    os.execute("rm -rf " .. dir)
+  end)
+
   it("reports the same TAP with -j (a child process each) as in one process", function()
     local dir, w = env.tmpdir(), env.watched()
     write(dir .. "/guestless.lua", GUESTLESS)

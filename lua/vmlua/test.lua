@@ -204,6 +204,12 @@ function M.run_one(sc, backend, dir)
     start({ vm }, o)
     return vm
   end
+  -- A body that calls os.exit would end the whole run with its status
+  -- and the results missing: while it runs, os.exit is an error.
+  local exit = os.exit
+  os.exit = function(code)
+    error(("os.exit(%s) in a scenario body"):format(tostring(code)), 2)
+  end
   local ok, err = xpcall(function()
     local first = {}
     for _, name in ipairs(names) do first[#first + 1] = build(name, {}) end
@@ -213,6 +219,7 @@ function M.run_one(sc, backend, dir)
     if type(e) == "string" and not e:find("\n") then return e end
     return tostring(e)
   end)
+  os.exit = exit
   for _, vm in ipairs(vms) do vm:close() end
   if tmpdir then stdlib.setenv("TMPDIR", tmpdir) else stdlib.setenv("TMPDIR", nil) end
   local result = { name = sc.name, ok = ok, logs = logs, xfail = spec.xfail, seconds = now() - t0 }
