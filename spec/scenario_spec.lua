@@ -78,6 +78,19 @@ describe("vmlua test", function()
     write(dir .. "/bad.lua", "scenario 'x' { function() end, colour = 'red' }\n")
     out = env.sh(env.vmlua .. " test " .. dir .. " 2>&1")
     assert.matches("scenario 'x': unknown option 'colour'", out)
+    -- every option is checked as the file loads, before anything boots
+    for _, c in ipairs{
+      { "timeout = 'abc'", "option 'timeout' must be a positive number of seconds, got 'abc'" },
+      { "timeout = -1", "option 'timeout' must be a positive number of seconds, got %-1" },
+      { "machines = 'ab'", "option 'machines' must be a list of machine names, got 'ab'" },
+      { "cpus = 1.5", "option 'cpus' must be a positive integer, got 1%.5" },
+      { "backend = 'xen'", "option 'backend' must be 'auto', 'kvm' or 'uml', got 'xen'" },
+    } do
+      write(dir .. "/bad.lua", "scenario 'x' { " .. c[1] .. ", function() end }\n")
+      out, status = env.sh(env.vmlua .. " test " .. dir .. " 2>&1")
+      assert.equal(126, status, out)
+      assert.matches("bad%.lua:1: scenario 'x': " .. c[2], out)
+    end
     os.execute("rm -rf " .. dir)
   end)
 

@@ -27,9 +27,28 @@ local wait = require "posix.sys.wait"
 
 local M = {}
 
-local OPTIONS = { backend = true, memory = true, cpus = true, kernel = true, initrd = true,
-  cmdline = true, devices = true, machines = true, timeout = true, ready = true,
-  xfail = true, [1] = true }
+-- Each option of a scenario and what it must be: checked as the file
+-- loads, before anything boots.
+local function is_string(v) return type(v) == "string" end
+local function is_names(v)
+  if type(v) ~= "table" then return false end
+  for i, name in ipairs(v) do if type(name) ~= "string" or name == "" then return false, i end end
+  return true
+end
+local OPTIONS = {
+  backend = { "'auto', 'kvm' or 'uml'", function(v) return v == "auto" or v == "kvm" or v == "uml" end },
+  memory = { "a size such as '256M' or a number of bytes",
+             function(v) return is_string(v) or (math.type(v) == "integer" and v > 0) end },
+  cpus = { "a positive integer", function(v) return math.type(v) == "integer" and v > 0 end },
+  kernel = { "a path", is_string }, initrd = { "a path", is_string }, cmdline = { "a string", is_string },
+  devices = { "a list of vmlua.Device or a function(name, ctx)",
+              function(v) return type(v) == "table" or type(v) == "function" end },
+  machines = { "a list of machine names", is_names },
+  timeout = { "a positive number of seconds", function(v) return type(v) == "number" and v > 0 end },
+  ready = { "a string, or false", function(v) return v == false or is_string(v) end },
+  xfail = { "a string saying why", is_string },
+  [1] = { "the body, a function", function(v) return type(v) == "function" end },
+}
 
 local function now() return require("vmlua.core").monotonic() end
 
@@ -43,8 +62,13 @@ local function collector(list, file)
       if type(spec) ~= "table" or type(spec[1]) ~= "function" then
         error("scenario '" .. name .. "': a table with the body as its first item expected", 2)
       end
-      for k in pairs(spec) do
-        if not OPTIONS[k] then error("scenario '" .. name .. "': unknown option '" .. tostring(k) .. "'", 2) end
+      for k, v in pairs(spec) do
+        local want = OPTIONS[k]
+        if not want then error("scenario '" .. name .. "': unknown option '" .. tostring(k) .. "'", 2) end
+        if not want[2](v) then
+          error(("scenario '%s': option '%s' must be %s, got %s"):format(name, tostring(k), want[1],
+            type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 2)
+        end
       end
       list[#list + 1] = { name = name, file = file, index = #list + 1, spec = spec }
     end
