@@ -33,7 +33,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
+#include <linux/magic.h>
 #include <dirent.h>
 #include <poll.h>
 #include <unistd.h>
@@ -235,8 +237,8 @@ static void guardian_orphaned(int sig)
  * asking for linux.uml to go, which it may no longer be allowed to do
  * itself.
  */
-static void guard(const char *binary, const char *const *argv, const char *rundir, int report,
-                  int stop)
+static void guard(const char *binary, const char *const *argv, char *const *envp,
+                  const char *rundir, int report, int stop)
 {
 	struct sigaction sa;
 	pid_t uml, self = getpid();
@@ -262,7 +264,7 @@ static void guard(const char *binary, const char *const *argv, const char *rundi
 			dprintf(2, "vmlua: cannot enter %s: %s\n", rundir, strerror(errno));
 			_exit(127);
 		}
-		execv(binary, (char *const *)argv);
+		execve(binary, (char *const *)argv, envp);
 		dprintf(2, "vmlua: cannot run %s: %s\n", binary, strerror(errno));
 		_exit(127);
 	}
@@ -302,9 +304,47 @@ static void guard(const char *binary, const char *const *argv, const char *rundi
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
 }
 
+static int on_tmpfs(const char *dir)
+{
+	struct statfs st;
+
+	return dir && statfs(dir, &st) == 0 && st.f_type == TMPFS_MAGIC;
+}
+
+/*
+ * linux.uml keeps the guest's RAM in an unlinked file under $TMPDIR (it
+ * only warns when that is not tmpfs), and a disk-backed TMPDIR has the
+ * guest's memory written back to disk.  Where TMPDIR is set, is not
+ * tmpfs and /dev/shm is, linux.uml gets TMPDIR=/dev/shm; our own files
+ * stay where TMPDIR says.  Returns a malloc'ed environment (its strings
+ * are the process's, but for TMPDIR), or environ itself; built before
+ * fork, as nothing after fork may allocate.
+ */
+static char **uml_environ(void)
+{
+	extern char **environ;
+	static char shm[] = "TMPDIR=/dev/shm";
+	const char *tmp = getenv("TMPDIR");
+	char **env;
+	size_t n = 0, i;
+
+	if (!tmp || !*tmp || on_tmpfs(tmp) || !on_tmpfs("/dev/shm"))
+		return environ;
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return environ;
+	for (i = 0; i < n; i++)
+		env[i] = strncmp(environ[i], "TMPDIR=", 7) == 0 ? shm : environ[i];
+	return env;
+}
+
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
                             const char *rundir, char *err, size_t errlen)
 {
+	extern char **environ;
+	char **envp;
 	const char *argv[UML_MAX_ARGS + 4];
 	char uml_dir[UML_RUNDIR_MAX + 16];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, report[2] = { -1, -1 };
@@ -341,7 +381,10 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		goto bad;
 	}
 	parent = getpid();
+	envp = uml_environ();
 	pid = fork();
+	if (envp != environ && pid != 0)
+		free(envp);
 	if (pid < 0) {
 		errbuf_set(err, errlen, "fork: %s", strerror(errno));
 		goto bad;
@@ -369,7 +412,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		    dup2(cout, 2) < 0)
 			_exit(127);
 		close(stop[1]);
-		guard(binary, argv, vm->rundir, report[1], stop[0]);
+		guard(binary, argv, envp, vm->rundir, report[1], stop[0]);
 	}
 	/* UML's processes outlive one another in any order; as subreaper
 	 * the orphans come to us rather than to an init that may not reap

@@ -181,6 +181,18 @@ describe("vmlua test on real guests #uml", function()
     return
   end
 
+  it("holds a scenario to its timeout while its body sits in vm:wait()", function()
+    local dir, w = env.tmpdir(), env.watched()
+    write(dir .. "/waits.lua", [[
+scenario "waits for ever" { timeout = 15, ready = false, function(vm) vm:wait() end }
+]])
+    local out, status = env.sh(w.env .. "timeout 120 " .. env.vmlua .. " test " .. dir .. " --logdir " .. dir .. "/logs 2>&1")
+    assert.equal(1, status, out)
+    assert.matches("\nnot ok 1 %- waits for ever\n# scenario timeout: 15 s\n", out)
+    w.check()
+    os.execute("rm -rf " .. dir)
+  end)
+
   it("passes the shipped scenarios with -j 2, writes a JUnit report and leaves nothing in TMPDIR", function()
     local w = env.watched()
     local xml = env.tmpname()

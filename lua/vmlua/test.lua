@@ -199,6 +199,7 @@ function M.run_one(sc, backend, dir)
     }
     if not vm then error("cannot build machine '" .. name .. "': " .. tostring(why), 0) end
     vms[#vms + 1], byname[name] = vm, vm
+    vm._limit = { at = deadline, why = ("scenario timeout: %g s"):format(timeout) }
     devs[vm] = devices or {}
     return vm
   end
@@ -408,6 +409,9 @@ end
 -- Run the scenarios N at a time, each in a child process, until all are
 -- done or a signal says stop; then kill the children that still run.
 -- Calls done(i, result) as each finishes.  Returns true if stopped.
+-- How long past its timeout a -j child may run before it is killed.
+local KILL_GRACE = 30
+
 local function run_parallel(exe, list, o, dir_of, done)
   local stop = false
   for _, s in ipairs(STOP) do signal.signal(s, function() stop = true end) end
@@ -416,9 +420,20 @@ local function run_parallel(exe, list, o, dir_of, done)
     while running < o.j and next_i <= #list do
       local job = launch(exe, list[next_i], dir_of(next_i), o.backend)
       job.i, jobs[job.fd], running, next_i = next_i, job, running + 1, next_i + 1
+      -- The scenario's timeout holds from outside too: a child still
+      -- running a while after it (a body stuck where the child cannot
+      -- see its deadline) is killed, and its pipe's end reports it.
+      job.deadline = now() + (list[job.i].spec.timeout or 120) + KILL_GRACE
     end
     local fds = {}
-    for fd in pairs(jobs) do fds[fd] = { events = { IN = true } } end
+    for fd, job in pairs(jobs) do
+      fds[fd] = { events = { IN = true } }
+      if now() > job.deadline and not job.killed then
+        signal.kill(job.pid, signal.SIGKILL)
+        job.killed = ("killed: still running %d s after its timeout of %g s"):format(KILL_GRACE,
+          list[job.i].spec.timeout or 120)
+      end
+    end
     poll.poll(fds, 1000)      -- a signal ends it early (EINTR)
     for fd, p in pairs(fds) do
       local job = jobs[fd]
@@ -432,8 +447,8 @@ local function run_parallel(exe, list, o, dir_of, done)
         local chunk = load(table.concat(job.out), "=result", "t", {})
         local okc, r = pcall(chunk or error)
         if not (okc and type(r) == "table") then
-          r = { name = list[job.i].name, ok = false,
-            message = ("the child process %s (%s) without a result"):format(how or "ended", tostring(code)) }
+          r = { name = list[job.i].name, ok = false, message = job.killed or
+            ("the child process %s (%s) without a result"):format(how or "ended", tostring(code)) }
         end
         done(job.i, r)
       end

@@ -341,6 +341,13 @@ function VM:wait(timeout)
       slice = math.min(slice, deadline - core.monotonic())
       if slice <= 0 then return nil, "timeout" end
     end
+    -- A limit set from outside (vmlua test's scenario timeout) holds
+    -- however long the caller meant to wait.
+    if self._limit then
+      local left = self._limit.at - core.monotonic()
+      if left <= 0 then error(self._limit.why, 0) end
+      slice = math.min(slice, left)
+    end
     local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
     if not ok then
       -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
