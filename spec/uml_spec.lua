@@ -560,17 +560,16 @@ describe("core.mconsole: UML's mconsole protocol", function()
 end)
 
 describe("the mconsole methods on the kvm backend", function()
-  local ok, why = core.kvm_supported()
-  if not ok then pending(why) return end
+  if not readable(KERNEL) then pending("the default guest is not built: run make guest") return end
 
   it("say they are uml-only", function()
-    local vm = assert(vmlua.vm{ backend = "kvm", kernel = "build/guest/selftest.elf", memory = "64M",
-      console = "none" })
+    -- A kvm machine's Lua face, without /dev/kvm: the check comes first.
+    local VM = getmetatable(assert(vmlua.vm{ backend = "uml", kernel = KERNEL, console = "none" }))
+    local vm = setmetatable({ backend = "kvm", state = "running" }, VM)
     for _, call in ipairs{ { "mconsole", "version" }, { "sysrq", "s" }, { "cad" } } do
       assert.has_error(function() vm[call[1]](vm, call[2]) end,
         "vm:" .. call[1] .. "(): only the uml backend has an mconsole (this machine is kvm)")
     end
-    vm:close()
   end)
 end)
 
