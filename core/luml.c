@@ -185,13 +185,16 @@ static int u_poll(lua_State *L)
 	memcpy(buf, u->pend, u->npend);
 	n = u->npend;
 	u->npend = 0;
-	mcon_connect(u, NULL, 0);
 	for (;;) {
 		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
 		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
 		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS];
 		unsigned k;
 
+		/* First, every time: the socket may have come since the
+		 * last wakeup (and before vhost-user devices connect). */
+		if (u->mcon_fd < 0)
+			mcon_connect(u, NULL, 0);
 		n += uml_vm_read(u->vm, buf + n, sizeof(buf) - n);
 		/* Its last words are in the pipe before it is reaped; take
 		 * them first (a killed UML's helpers may keep the pipe open,
@@ -307,9 +310,10 @@ static int u_stop(lua_State *L)
 
 /*
  * Connect the machine's mconsole once UML has made its socket, in the
- * run directory.  Tried at each :poll() as well, so that the connection
- * is there before vmlua drops root (sandbox.md), when the socket's path
- * may no longer be reached.  0, -ENOENT while there is no socket yet, or
+ * run directory.  Tried at each wakeup of :poll() as well, so that the
+ * connection is there before vmlua drops root (sandbox.md), when the
+ * socket's path may no longer be reached: UML makes the socket before
+ * its vhost-user devices connect, and boot.lua drops root after that.  0, -ENOENT while there is no socket yet, or
  * another -errno with the reason in err (which may be NULL).
  */
 static int mcon_connect(struct luml *u, char *err, size_t errlen)
@@ -329,7 +333,8 @@ static int mcon_connect(struct luml *u, char *err, size_t errlen)
 		return errbuf_set(err, errlen, "linux.uml has ended"), -ESRCH;
 	if (snprintf(path, sizeof(path), "%s/vm/mconsole", dir) >= (int)sizeof(path))
 		return errbuf_set(err, errlen, "run directory path too long: %s", dir), -ENAMETOOLONG;
-	rc = mconsole_connect(path, &u->mcon_fd, err, errlen);
+	/* Cheap while UML has not made it yet: no socket to open. */
+	rc = access(path, F_OK) < 0 ? -ENOENT : mconsole_connect(path, &u->mcon_fd, err, errlen);
 	if (rc == -ENOENT)
 		errbuf_set(err, errlen, "no mconsole socket at %s (a linux.uml without "
 		           "CONFIG_MCONSOLE?)", path);
