@@ -58,6 +58,7 @@ CORE_OBJS = \
 	$(B)/core/ldevice.o \
 	$(B)/core/mmio.o \
 	$(B)/core/uml.o \
+	$(B)/core/mconsole.o \
 	$(B)/core/luml.o \
 	$(B)/core/vhost_user.o \
 	$(B)/core/lvhost.o \
@@ -158,7 +159,7 @@ endif
 # TMPDIR) that was not there before: nothing is left behind by a run.
 # That directory is on /dev/shm where there is one: linux.uml keeps the
 # guest's memory in a file under TMPDIR, and warns when it is not tmpfs.
-test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(TEST_DEPS)
+test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(B)/fake-mconsole $(TEST_DEPS)
 	@$(SAN_START) t=$$(mktemp -d /dev/shm/vmlua-test.XXXXXX 2>/dev/null || mktemp -d $(abspath $(B))/test-tmp.XXXXXX); \
 	ls /tmp | grep '^lua_' | sort >$$t.before; \
 	set -o pipefail; TMPDIR=$$t $(TEST_ENV) $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
@@ -197,6 +198,11 @@ bench: all guest kernel $(B)/vu-peer
 $(B)/fake-uml: spec/helpers/fake_uml.c
 	@mkdir -p $(B)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+# An mconsole socket that answers well or badly (spec/uml_spec.lua).
+$(B)/fake-mconsole: spec/helpers/fake_mconsole.c
+	@mkdir -p $(B)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -o $@ $<
 
 # A vhost-user frontend the specs play, well-behaved or hostile.
 $(B)/vu-peer: spec/helpers/vu_peer.c

@@ -1,10 +1,12 @@
 /*
  * luml.c - the uml backend as seen from Lua: a machine object with the
  * same poll/send/stop shape as the kvm one, so that lua/vmlua/vm.lua can
- * drive either.
+ * drive either; and UML's management console (mconsole.c) on it, which
+ * pauses and resumes the guest and passes it sysrq keys and commands.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errbuf.h"
+#include "mconsole.h"
 #include "ttyesc.h"
 #include "uml.h"
 #include "vhost_user.h"
@@ -29,6 +33,13 @@ struct luml {
 	/* The vhost-user servers of its devices, polled with it. */
 	struct vu_server *srv[LUML_MAX_SERVERS];
 	unsigned nsrv;
+	/* Its mconsole, connected as soon as UML has made the socket (see
+	 * mcon_connect), or -1. */
+	int mcon_fd;
+	/* Console output read while waiting for an mconsole reply, which
+	 * the next :poll() returns first. */
+	size_t npend;
+	char pend[16384];
 };
 
 static struct luml *checkuml(lua_State *L, int idx)
@@ -103,6 +114,7 @@ static int l_uml_vm(lua_State *L)
 	u = lua_newuserdatauv(L, sizeof(*u), 1);
 	memset(u, 0, sizeof(*u));
 	u->input_fd = -1;
+	u->mcon_fd = -1;
 	luaL_setmetatable(L, VMLUA_UML);
 	/* Its servers stay alive as long as it does. */
 	if (lua_getfield(L, 1, "servers") != LUA_TNIL) {
@@ -128,6 +140,8 @@ static int l_uml_vm(lua_State *L)
 		return vmlua_fail(L, err);
 	return 1;
 }
+
+static int mcon_connect(struct luml *u, char *err, size_t errlen);
 
 static double now(void)
 {
@@ -167,12 +181,20 @@ static int u_poll(lua_State *L)
 	vmlua_checknargs(L, 2);
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
 	deadline = now() + timeout;
+	/* What came while an mconsole request waited comes first. */
+	memcpy(buf, u->pend, u->npend);
+	n = u->npend;
+	u->npend = 0;
 	for (;;) {
 		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
 		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
 		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS];
 		unsigned k;
 
+		/* First, every time: the socket may have come since the
+		 * last wakeup (and before vhost-user devices connect). */
+		if (u->mcon_fd < 0)
+			mcon_connect(u, NULL, 0);
 		n += uml_vm_read(u->vm, buf + n, sizeof(buf) - n);
 		/* Its last words are in the pipe before it is reaped; take
 		 * them first (a killed UML's helpers may keep the pipe open,
@@ -282,18 +304,223 @@ static int u_stop(lua_State *L)
 	return 0;
 }
 
-static int u_pause(lua_State *L)
+/* The default wait for an mconsole reply, in seconds: generous, as the
+ * guest may be slow to schedule the worker that answers. */
+#define MCON_TIMEOUT 30.0
+
+/*
+ * Connect the machine's mconsole once UML has made its socket, in the
+ * run directory.  Tried at each wakeup of :poll() as well, so that the
+ * connection is there before vmlua drops root (sandbox.md), when the
+ * socket's path may no longer be reached: UML makes the socket before
+ * its vhost-user devices connect, and boot.lua drops root after that.  0, -ENOENT while there is no socket yet, or
+ * another -errno with the reason in err (which may be NULL).
+ */
+static int mcon_connect(struct luml *u, char *err, size_t errlen)
 {
-	vmlua_checknargs(L, 1);
-	uml_vm_pause(checkuml(L, 1)->vm);
-	return 0;
+	char path[256], why[256];
+	const char *dir = uml_vm_rundir(u->vm);
+	int rc;
+
+	if (u->mcon_fd >= 0)
+		return 0;
+	if (!err)
+		err = why, errlen = sizeof(why);
+	if (!dir[0])
+		return errbuf_set(err, errlen, "this machine has no run directory, so no mconsole"),
+		       -ENOTSUP;
+	if (uml_vm_pid(u->vm) == 0)
+		return errbuf_set(err, errlen, "linux.uml has ended"), -ESRCH;
+	if (snprintf(path, sizeof(path), "%s/vm/mconsole", dir) >= (int)sizeof(path))
+		return errbuf_set(err, errlen, "run directory path too long: %s", dir), -ENAMETOOLONG;
+	/* Cheap while UML has not made it yet: no socket to open. */
+	rc = access(path, F_OK) < 0 ? -ENOENT : mconsole_connect(path, &u->mcon_fd, err, errlen);
+	if (rc == -ENOENT)
+		errbuf_set(err, errlen, "no mconsole socket at %s (a linux.uml without "
+		           "CONFIG_MCONSOLE?)", path);
+	return rc;
 }
 
+/*
+ * Send cmd on the machine's mconsole and wait up to timeout seconds for
+ * the whole reply.  Meanwhile the machine goes on being served: its
+ * vhost-user devices answered (UML may be waiting on one before it gets
+ * to the mconsole), its console output kept for the next :poll().  A
+ * guest still booting gets until the timeout to make its socket.  0
+ * with r filled in; -1 with the reason in err; -2 when interrupted
+ * (SIGINT), for the caller to raise once r is freed.
+ */
+static int mcon_request(struct luml *u, const char *cmd, size_t len, double timeout,
+                        struct mconsole_reply *r, char *err, size_t errlen)
+{
+	double deadline = now() + timeout;
+	int sent = 0, rc, ended = 0;
+
+	for (;;) {
+		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
+		int nfd = 0, ms, first_srv, srv_n[LUML_MAX_SERVERS], j;
+		int out_fd = uml_vm_output_fd(u->vm), exit_fd = uml_vm_exit_fd(u->vm);
+		unsigned k;
+
+		if (!sent) {
+			rc = mcon_connect(u, err, errlen);
+			if (rc == 0) {
+				if (mconsole_send(u->mcon_fd, cmd, len, err, errlen) < 0)
+					return -1;
+				sent = 1;
+			} else if (rc != -ENOENT || ended) {
+				return -1;
+			}
+		}
+		if (sent) {
+			rc = mconsole_recv(u->mcon_fd, r, err, errlen);
+			if (rc < 0)
+				return -1;
+			if (rc > 0)
+				return 0;
+		}
+		if (ended || uml_vm_reap(u->vm, NULL))
+			return errbuf_set(err, errlen, "linux.uml ended before it answered"), -1;
+		ms = (int)((deadline - now()) * 1000 + 0.999);
+		if (ms <= 0) {
+			if (sent)
+				return errbuf_set(err, errlen, "no reply within %g s", timeout), -1;
+			return -1;   /* err says there is no socket */
+		}
+		/* Until the socket is there, look for it in small steps; so
+		 * too for the end of a child we have no pidfd for. */
+		if (!sent || exit_fd < 0)
+			ms = ms < 10 ? ms : 10;
+		if (sent)
+			pfd[nfd++] = (struct pollfd){ u->mcon_fd, POLLIN, 0 };
+		if (out_fd >= 0 && u->npend < sizeof(u->pend))
+			pfd[nfd++] = (struct pollfd){ out_fd, POLLIN, 0 };
+		if (exit_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ exit_fd, POLLIN, 0 };
+		pfd[nfd++] = (struct pollfd){ vmlua_interrupt_fd(), POLLIN, 0 };
+		first_srv = nfd;
+		for (k = 0; k < u->nsrv; k++) {
+			srv_n[k] = vu_pollfds(u->srv[k], pfd + nfd);
+			nfd += srv_n[k];
+		}
+		rc = poll(pfd, (nfds_t)nfd, ms);
+		if (rc < 0 && errno != EINTR)
+			return errbuf_set(err, errlen, "poll: %s", strerror(errno)), -1;
+		if (rc <= 0)
+			continue;
+		for (j = first_srv, k = 0; k < u->nsrv; k++) {
+			vu_serve(u->srv[k], pfd + j, srv_n[k]);
+			j += srv_n[k];
+		}
+		for (j = 0; j < first_srv; j++) {
+			if (!pfd[j].revents)
+				continue;
+			if (pfd[j].fd == vmlua_interrupt_fd()) {
+				vmlua_interrupt_clear();
+				return -2;
+			}
+			if (pfd[j].fd == out_fd)
+				u->npend += uml_vm_read(u->vm, u->pend + u->npend,
+				                        sizeof(u->pend) - u->npend);
+			/* Gone: one more look for a reply that came first. */
+			if (pfd[j].fd == exit_fd)
+				ended = 1;
+		}
+	}
+}
+
+/* Run cmd on the mconsole of the machine at 1: 1 with the reply in r
+ * (r->err says whether UML accepted it), or pushes nil and a message
+ * and returns 0.  Raises "interrupted" on SIGINT. */
+static int mcon_call(lua_State *L, struct luml *u, const char *cmd, size_t len, double timeout,
+                     struct mconsole_reply *r)
+{
+	char err[512];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = mcon_request(u, cmd, len, timeout, r, err, sizeof(err));
+	if (rc == -2) {
+		mconsole_reply_free(r);
+		luaL_error(L, "interrupted");
+	}
+	if (rc < 0) {
+		mconsole_reply_free(r);
+		lua_pushnil(L);
+		lua_pushfstring(L, "mconsole '%s': %s", cmd, err);
+		return 0;
+	}
+	return 1;
+}
+
+static double checktimeout(lua_State *L, int idx)
+{
+	double t = luaL_optnumber(L, idx, MCON_TIMEOUT);
+	luaL_argcheck(L, t > 0, idx, "timeout must be positive");
+	return t;
+}
+
+/* machine:mconsole(cmd [, timeout]) -> reply text | nil, message: any
+ * mconsole command; a command UML refuses gives nil and its answer. */
+static int u_mconsole(lua_State *L)
+{
+	struct luml *u = checkuml(L, 1);
+	size_t len;
+	const char *cmd = luaL_checklstring(L, 2, &len);
+	double timeout = checktimeout(L, 3);
+	struct mconsole_reply r;
+	uint32_t failed;
+
+	vmlua_checknargs(L, 3);
+	luaL_argcheck(L, len > 0, 2, "empty command");
+	luaL_argcheck(L, len < MCONSOLE_MAX_DATA, 2, "command longer than 511 bytes");
+	luaL_argcheck(L, !memchr(cmd, '\0', len), 2, "command holds a NUL byte");
+	if (!mcon_call(L, u, cmd, len, timeout, &r))
+		return 2;
+	failed = r.err;
+	if (failed) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "mconsole '%s': %s", cmd, r.text ? r.text : "failed");
+	} else {
+		lua_pushlstring(L, r.text ? r.text : "", r.len);
+	}
+	mconsole_reply_free(&r);
+	return failed ? 2 : 1;
+}
+
+/* Send cmd and expect UML to accept it: true, or nil and a message. */
+static int mcon_expect(lua_State *L, const char *cmd)
+{
+	struct luml *u = checkuml(L, 1);
+	double timeout = checktimeout(L, 2);
+	struct mconsole_reply r;
+	uint32_t failed;
+
+	vmlua_checknargs(L, 2);
+	if (!mcon_call(L, u, cmd, strlen(cmd), timeout, &r))
+		return 2;
+	failed = r.err;
+	if (failed) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "mconsole '%s': %s", cmd, r.text ? r.text : "failed");
+	} else {
+		lua_pushboolean(L, 1);
+	}
+	mconsole_reply_free(&r);
+	return failed ? 2 : 1;
+}
+
+/* machine:pause([timeout]) -> true | nil, message: mconsole "stop"; the
+ * whole guest stands still until :resume(). */
+static int u_pause(lua_State *L)
+{
+	return mcon_expect(L, "stop");
+}
+
+/* machine:resume([timeout]) -> true | nil, message: mconsole "go". */
 static int u_resume(lua_State *L)
 {
-	vmlua_checknargs(L, 1);
-	uml_vm_resume(checkuml(L, 1)->vm);
-	return 0;
+	return mcon_expect(L, "go");
 }
 
 /* machine:stats() -> { cpus = 1, pid = N or nil, exits = {} } */
@@ -321,6 +548,10 @@ static int u_close(lua_State *L)
 		uml_vm_destroy(u->vm);
 		u->vm = NULL;
 	}
+	if (u->mcon_fd >= 0) {
+		close(u->mcon_fd);
+		u->mcon_fd = -1;
+	}
 	return 0;
 }
 
@@ -339,12 +570,49 @@ static const luaL_Reg u_meta[] = {
 static const luaL_Reg u_methods[] = {
 	{"poll", u_poll}, {"send", u_send}, {"input", u_input}, {"stop", u_stop},
 	{"pause", u_pause}, {"resume", u_resume}, {"stats", u_stats},
-	{"regs", u_regs}, {"close", u_close},
+	{"regs", u_regs}, {"mconsole", u_mconsole}, {"close", u_close},
 	{NULL, NULL}
 };
 
+/* core.mconsole(path, cmd [, timeout]) -> reply text | nil, message:
+ * one command to the mconsole socket at path, of any UML. */
+static int l_mconsole(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	size_t len;
+	const char *cmd = luaL_checklstring(L, 2, &len);
+	double timeout = checktimeout(L, 3);
+	struct mconsole_reply r;
+	char err[512];
+	int fd, rc;
+
+	vmlua_checknargs(L, 3);
+	luaL_argcheck(L, len > 0, 2, "empty command");
+	luaL_argcheck(L, len < MCONSOLE_MAX_DATA, 2, "command longer than 511 bytes");
+	luaL_argcheck(L, !memchr(cmd, '\0', len), 2, "command holds a NUL byte");
+	memset(&r, 0, sizeof(r));
+	rc = mconsole_connect(path, &fd, err, sizeof(err));
+	if (rc == 0) {
+		rc = mconsole_request(fd, cmd, len, (int)(timeout * 1000), &r, err, sizeof(err));
+		close(fd);
+	}
+	if (rc == 0 && r.err)
+		errbuf_set(err, sizeof(err), "%s", r.text ? r.text : "failed");
+	if (rc < 0 || r.err) {
+		mconsole_reply_free(&r);
+		lua_pushnil(L);
+		lua_pushfstring(L, "mconsole '%s': %s", cmd, err);
+		return 2;
+	}
+	lua_pushlstring(L, r.text ? r.text : "", r.len);
+	mconsole_reply_free(&r);
+	return 1;
+}
+
 void vmlua_uml_register(lua_State *L)
 {
+	lua_pushcfunction(L, l_mconsole);
+	lua_setfield(L, -2, "mconsole");
 	vmlua_newclass(L, VMLUA_UML, u_meta, u_methods);
 	lua_pushcfunction(L, l_uml_vm);
 	lua_setfield(L, -2, "uml_vm");

@@ -531,23 +531,7 @@ int uml_vm_reap(struct uml_vm *vm, int *status)
 	return vm->reaped;
 }
 
-void uml_vm_pause(struct uml_vm *vm)
-{
-	if (!vm->reaped) {
-		kill(-vm->pid, SIGSTOP);
-		if (vm->uml > 0)
-			kill(-vm->uml, SIGSTOP);
-	}
-}
-
-void uml_vm_resume(struct uml_vm *vm)
-{
-	if (!vm->reaped) {
-		if (vm->uml > 0)
-			kill(-vm->uml, SIGCONT);
-		kill(-vm->pid, SIGCONT);
-	}
-}
+const char *uml_vm_rundir(const struct uml_vm *vm) { return vm->rundir; }
 
 void uml_vm_kill(struct uml_vm *vm)
 {

@@ -40,9 +40,9 @@ int uml_vm_exit_fd(const struct uml_vm *vm);
 size_t uml_vm_input(struct uml_vm *vm, const char *buf, size_t len);
 /* Has the child ended?  1 with its wait status, else 0. */
 int uml_vm_reap(struct uml_vm *vm, int *status);
-/* Stop and continue the whole process group. */
-void uml_vm_pause(struct uml_vm *vm);
-void uml_vm_resume(struct uml_vm *vm);
+/* Its run directory ("" when none): UML's mconsole socket is
+ * <rundir>/vm/mconsole (see mconsole.c). */
+const char *uml_vm_rundir(const struct uml_vm *vm);
 /* Kill the process group and reap the child; idempotent. */
 void uml_vm_kill(struct uml_vm *vm);
 void uml_vm_destroy(struct uml_vm *vm);

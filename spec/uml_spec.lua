@@ -23,9 +23,11 @@ local function wait_for(vm, pattern, secs)
 end
 
 -- A one-file initramfs: busybox and the given /init.
-local function own_initrd(init)
+local function own_initrd(init, dirs)
   local path = env.tmpname()
-  assert(cpio.new():dir("bin"):file_from("bin/busybox", "build/guest-cache/uml/root/bin/busybox", 493)
+  local archive = cpio.new():dir("bin")
+  for _, d in ipairs(dirs or {}) do archive:dir(d) end
+  assert(archive:file_from("bin/busybox", "build/guest-cache/uml/root/bin/busybox", 493)
     :file("init", init, 493):write(path))
   return path
 end
@@ -321,6 +323,252 @@ describe("the uml backend #uml", function()
         assert.is_nil(vm)
         assert.matches("^" .. path:gsub("%p", "%%%0") .. ": " .. why, err)
       end
+    end
+  end)
+end)
+
+describe("the mconsole of a UML guest #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  -- The default guest with its shell on the console, booted and ready.
+  local function shell()
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD,
+      memory = "96M", cmdline = "quiet", console = "none" })
+    vm:start()
+    vm.console:expect("guest ready", 60)
+    return vm
+  end
+
+  -- The highest "count N" on the console so far.
+  local function last_count(vm)
+    local n = -1
+    for c in vm:output():gmatch("count (%d+)\r?\n") do n = math.max(n, tonumber(c)) end
+    return n
+  end
+
+  it("pauses a guest mid-command: nothing is printed while paused, the count goes on after resume, and the guest powers off", function()
+    local vm, initrd = boot("i=0; while [ $i -lt 30 ]; do echo count $i; i=$((i + 1)); sleep 0.1; done\n")
+    local states = {}
+    vm:on("state", function(_, s) states[#states + 1] = s end)
+    vm:start()
+    wait_for(vm, "count 3\r?\n", 60)
+    assert.equal(vm, vm:pause())
+    assert.equal("paused", vm.state)
+    -- What the guest wrote before it stood still may still be on its way.
+    assert.same({ nil, "timeout" }, { vm:wait(0.5) })
+    local before = vm:output()
+    local at = last_count(vm)
+    assert.is_true(at >= 3 and at < 29, "paused at count " .. at)
+    -- Two seconds paused: the guest prints nothing, and wait runs it anyway.
+    assert.same({ nil, "timeout" }, { vm:wait(2) })
+    assert.equal(before, vm:output())
+    assert.equal("paused", vm.state)
+    assert.has_error(function() vm:pause() end, "vm:pause(): the machine is paused")
+    assert.equal(vm, vm:resume())
+    assert.equal("running", vm.state)
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    assert.matches("count " .. (at + 1) .. "\r?\n", out)      -- it went on where it stood
+    assert.matches("count 29\r?\n", out)
+    assert.matches("vmlua: exit status 0\r?\n", out)
+    assert.not_matches("Kernel panic", out)
+    assert.same({ "starting", "running", "paused", "running", "stopping", "stopped" }, states)
+  end)
+
+  it("presses SysRq keys, running or paused: the kernel's answer comes back and is on the console", function()
+    local vm = shell()
+    local text = assert(vm:sysrq("h"))
+    assert.matches("sysrq: HELP : .*sync%(s%)", text)
+    wait_for(vm, "sysrq: HELP : [^\n]*sync%(s%)", 30)
+    assert.equal(vm, vm:pause())
+    assert.matches("sysrq: HELP", assert(vm:sysrq("h")))     -- UML answers it while stopped
+    assert.equal(vm, vm:resume())
+    assert.matches("Emergency Sync", assert(vm:sysrq("s")))
+    assert.has_error(function() vm:sysrq("hs") end,
+      "bad argument #1 to 'sysrq' (a single character expected, got 'hs')")
+    assert.has_error(function() vm:sysrq() end,
+      "bad argument #1 to 'sysrq' (a single character expected, got nil)")
+    assert.has_error(function() vm:sysrq("s", -1) end,
+      "bad argument #2 to 'sysrq' (timeout must be a positive number)")
+    vm:send("poweroff -f\n")
+    assert.equal("poweroff", vm:wait(60))
+    vm:close()
+  end)
+
+  it("answers version with the guest's kernel, and a bad command with a clear error", function()
+    local vm = shell()
+    local release = vm.console:run("uname -r"):gsub("%s+$", "")
+    local version = assert(vm:mconsole("version"))
+    assert.matches("^Linux %S+ " .. release:gsub("%p", "%%%0") .. " .*x86_64$", version)
+    assert.equal("fd:3,fd:4", vm:mconsole("config con0"))
+    assert.same({ nil, "mconsole 'frobnicate': Unknown command" }, { vm:mconsole("frobnicate") })
+    for _, case in ipairs{
+      { { 42 }, "bad argument #1 to 'mconsole' (string expected, got number)" },
+      { { "" }, "bad argument #1 to 'mconsole' (empty command)" },
+      { { ("x"):rep(512) }, "bad argument #1 to 'mconsole' (command longer than 511 bytes)" },
+      { { "ver\0sion" }, "bad argument #1 to 'mconsole' (command holds a NUL byte)" },
+      { { "stop" }, "bad argument #1 to 'mconsole' ('stop' and 'go' are vm:pause() and vm:resume())" },
+      { { "go" }, "bad argument #1 to 'mconsole' ('stop' and 'go' are vm:pause() and vm:resume())" },
+      { { "version", 0 }, "bad argument #2 to 'mconsole' (timeout must be a positive number)" },
+    } do
+      assert.has_error(function() vm:mconsole(table.unpack(case[1], 1, 2)) end, case[2])
+    end
+    assert.has_error(function() vm:resume() end, "vm:resume(): the machine is running")
+    vm:send("poweroff -f\n")
+    assert.equal("poweroff", vm:wait(60))
+    vm:close()
+  end)
+
+  it("presses Ctrl-Alt-Del: the kernel's default is a reboot", function()
+    local vm = shell()
+    assert.equal(vm, vm:cad())
+    local reason, detail = vm:wait(60)
+    vm:close()
+    assert.equal("reboot", reason)
+    assert.equal("reboot: Restarting system", detail)
+  end)
+
+  it("presses Ctrl-Alt-Del: an init that asked for it gets SIGINT and powers off cleanly", function()
+    local initrd = own_initrd(table.concat({
+      "#!/bin/busybox sh",
+      "/bin/busybox mount -t proc proc /proc",
+      "echo 0 > /proc/sys/kernel/ctrl-alt-del",          -- SIGINT to init, not a reboot
+      "trap 'echo init-got-cad; /bin/busybox poweroff -f' INT",
+      "echo init-waiting",
+      "while :; do /bin/busybox sleep 1; done",
+    }, "\n") .. "\n", { "proc" })
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
+      memory = "96M", cmdline = "quiet", console = "none" })
+    vm:start()
+    wait_for(vm, "init%-waiting", 60)
+    assert.equal(vm, vm:cad())
+    local reason = vm:wait(60)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    assert.matches("init%-got%-cad", out)
+  end)
+
+  it("gives errors once the guest has ended", function()
+    local vm = shell()
+    vm:send("poweroff -f\n")
+    -- Ended, but not yet waited for: the call itself says so.
+    local text, err
+    for _ = 1, 600 do
+      text, err = vm:mconsole("version", 5)
+      if not text then break end
+      os.execute("sleep 0.05")
+    end
+    assert.is_nil(text)
+    assert.is_truthy(err:find("^mconsole 'version': the mconsole socket is closed %(linux%.uml has ended%)$") or
+                     err:find("^mconsole 'version': linux%.uml ended before it answered$") or
+                     err:find("^mconsole 'version': linux%.uml has ended$"), err)
+    assert.equal("poweroff", vm:wait(60))
+    local stopped = "the machine is stopped (exited: poweroff)"
+    assert.has_error(function() vm:mconsole("version") end, "vm:mconsole(): " .. stopped)
+    assert.has_error(function() vm:sysrq("s") end, "vm:sysrq(): " .. stopped)
+    assert.has_error(function() vm:cad() end, "vm:cad(): " .. stopped)
+    assert.has_error(function() vm:pause() end, "vm:pause(): " .. stopped)
+    assert.has_error(function() vm:resume() end, "vm:resume(): " .. stopped)
+    vm:close()
+  end)
+
+  it("closes a paused guest: nothing is left running", function()
+    local vm = shell()
+    local pid = vm:stats().pid
+    assert.equal(vm, vm:pause())
+    vm:close()
+    assert.equal("stopped", vm.state)
+    assert.equal("closed", vm.exit_detail)
+    assert.is_false(os.execute("kill -0 " .. pid .. " 2>/dev/null") or false)
+  end)
+end)
+
+describe("core.mconsole: UML's mconsole protocol", function()
+  local unistd = require "posix.unistd"
+  local wait = require "posix.sys.wait"
+  local FAKE = env.build .. "/fake-mconsole"
+  if not readable(FAKE) then pending(FAKE .. " is missing: make " .. FAKE) return end
+
+  -- Runs the fake mconsole in `mode` at a fresh path, asks it cmd, and
+  -- returns what core.mconsole said.
+  local function ask(mode, cmd, timeout)
+    local dir = env.tmpdir()
+    local path = dir .. "/mconsole"
+    local pid = assert(unistd.fork())
+    if pid == 0 then
+      unistd.execp(FAKE, { [0] = FAKE, path, mode })
+      unistd._exit(127)
+    end
+    for _ = 1, 500 do
+      if os.execute("test -S " .. path) then break end
+      unistd.sleep(0); os.execute("sleep 0.01")
+    end
+    local r = table.pack(core.mconsole(path, cmd or "version", timeout or 5))
+    wait.wait(pid)
+    os.execute("rm -rf " .. dir)
+    return table.unpack(r, 1, r.n)
+  end
+
+  it("sends a version-2 request and reads the reply, in one packet or several", function()
+    assert.equal("echo: version", ask("good"))
+    assert.equal("echo: config con0", ask("good", "config con0"))
+    assert.equal("one two three", ask("multi"))
+  end)
+
+  it("returns the kernel's refusal", function()
+    assert.same({ nil, "mconsole 'frob': Unknown command" }, { ask("refuse", "frob") })
+  end)
+
+  it("rejects a malformed reply, saying what is wrong with it", function()
+    for mode, why in pairs{
+      short = "bad reply: 5 bytes, shorter than its header",
+      badlen = "bad reply: length 600 (1 to 512 expected)",
+      mismatch = "bad reply: length 10, but 4 bytes came",
+      nonul = "bad reply: its text does not end with the packet (a NUL at 4 of 4)",
+      more = "bad reply: 'more' is 7 (0 or 1 expected)",
+    } do
+      assert.same({ nil, "mconsole 'version': " .. why }, { ask(mode) }, mode)
+    end
+  end)
+
+  it("times out when no reply comes, and says when nobody listens", function()
+    assert.same({ nil, "mconsole 'version': no reply within 500 ms" }, { ask("silent", "version", 0.5) })
+    local r, err = ask("stale")
+    assert.is_nil(r)
+    assert.matches("^mconsole 'version': .*/mconsole: nobody listens there %(linux%.uml has ended%?%)$", err)
+    r, err = core.mconsole("/nonexistent/mconsole", "version")
+    assert.is_nil(r)
+    assert.equal("mconsole 'version': /nonexistent/mconsole: No such file or directory", err)
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() core.mconsole() end,
+      "bad argument #1 to 'mconsole' (string expected, got no value)")
+    assert.has_error(function() core.mconsole("/x", "") end,
+      "bad argument #2 to 'mconsole' (empty command)")
+    assert.has_error(function() core.mconsole("/x", "version", -1) end,
+      "bad argument #3 to 'mconsole' (timeout must be positive)")
+  end)
+end)
+
+describe("the mconsole methods on the kvm backend", function()
+  if not readable(KERNEL) then pending("the default guest is not built: run make guest") return end
+
+  it("say they are uml-only", function()
+    -- A kvm machine's Lua face, without /dev/kvm: the check comes first.
+    local VM = getmetatable(assert(vmlua.vm{ backend = "uml", kernel = KERNEL, console = "none" }))
+    local vm = setmetatable({ backend = "kvm", state = "running" }, VM)
+    for _, call in ipairs{ { "mconsole", "version" }, { "sysrq", "s" }, { "cad" } } do
+      assert.has_error(function() vm[call[1]](vm, call[2]) end,
+        "vm:" .. call[1] .. "(): only the uml backend has an mconsole (this machine is kvm)")
     end
   end)
 end)

@@ -164,7 +164,7 @@ function M.run()
   -- Let the guests run while nothing is typed.
   local function pump()
     for vm in pairs(vm_mod.live) do
-      if vm.state == "running" then
+      if vm.state == "running" or vm.state == "paused" then
         local reason, detail = vm:wait(0.01)
         if reason then rl.print(("[%s: %s: %s]\n"):format(tostring(vm), reason, tostring(detail))) end
       end

@@ -319,7 +319,9 @@ function VM:_finish(reason, detail)
   self:_emit("exit", reason, detail)
 end
 
---- Run the machine until it stops or `timeout` seconds pass.
+--- Run the machine until it stops or `timeout` seconds pass.  A paused
+-- machine is run as well (its devices served, its output taken), and
+-- stays paused.
 -- @tparam[opt] number timeout seconds (default: no limit)
 -- @treturn[1] string exit reason: "poweroff", "reboot", "panic", "error",
 --   "quit"
@@ -331,7 +333,8 @@ function VM:wait(timeout)
     error("bad argument #1 to 'wait' (timeout must be a non-negative number)", 2)
   end
   if self.exit_reason then return self.exit_reason, self.exit_detail end
-  if self.state ~= "running" then
+  -- A paused machine is run too: its devices served, its output kept.
+  if self.state ~= "running" and self.state ~= "paused" then
     error("vm:wait(): the machine is " .. self.state .. ", start it first", 2)
   end
   local deadline = timeout and (core.monotonic() + timeout)
@@ -379,23 +382,135 @@ function VM:wait(timeout)
 end
 
 --- Stop the machine now (state becomes stopped, reason "stopped" if it
--- had none).
+-- had none), paused or not.
 function VM:stop()
-  if self.state == "running" then self:_finish("stopped", "stopped by the script") end
+  if self.state == "running" or self.state == "paused" then
+    self:_unpause_for_end()
+    self:_finish("stopped", "stopped by the script")
+  end
   return self
 end
 
-function VM:pause()
-  if self.state ~= "running" then error("vm:pause(): the machine is " .. self.state, 2) end
-  self._core:pause()
+-- A paused kvm machine's vCPUs are let go before it is stopped; a paused
+-- uml guest is simply killed where it stands.
+function VM:_unpause_for_end()
+  if self.state == "paused" and self.backend ~= "uml" then self._core:resume() end
+end
+
+-- "the machine is stopped (exited: poweroff)"
+local function state_of(self)
+  return self.state .. (self.exit_reason and " (exited: " .. self.exit_reason .. ")" or "")
+end
+
+--- Pause the machine: on kvm its vCPUs park outside KVM_RUN; on uml the
+-- mconsole's "stop" holds the whole guest, its clock too, until
+-- `vm:resume()`.  `vm:wait()` meanwhile serves its devices and takes
+-- what output there was.
+-- @tparam[opt] number timeout uml: seconds to wait for the kernel's
+--   answer (default 30)
+-- @treturn[1] vmlua.VM self (state "paused")
+-- @treturn[2] nil
+-- @treturn[2] string why not (uml: the mconsole's answer or failure)
+function VM:pause(timeout)
+  if self.state ~= "running" then error("vm:pause(): the machine is " .. state_of(self), 2) end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+    error("bad argument #1 to 'pause' (timeout must be a positive number)", 2)
+  end
+  local _, err
+  if self.backend == "uml" then _, err = self._core:pause(timeout) else self._core:pause() end
+  if err then return nil, err end
   self:_set_state("paused")
   return self
 end
 
-function VM:resume()
-  if self.state ~= "paused" then error("vm:resume(): the machine is " .. self.state, 2) end
-  self._core:resume()
+--- Resume a paused machine (uml: the mconsole's "go").
+-- @tparam[opt] number timeout uml: as for `vm:pause()`
+-- @treturn[1] vmlua.VM self (state "running")
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function VM:resume(timeout)
+  if self.state ~= "paused" then error("vm:resume(): the machine is " .. state_of(self), 2) end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+    error("bad argument #1 to 'resume' (timeout must be a positive number)", 2)
+  end
+  local _, err
+  if self.backend == "uml" then _, err = self._core:resume(timeout) else self._core:resume() end
+  if err then return nil, err end
   self:_set_state("running")
+  return self
+end
+
+-- The mconsole methods' common checks: a uml machine that has started
+-- and not ended, and a timeout, if any, that is a positive number.
+local function mconsole_ready(self, name, timeout, targ)
+  if self.backend ~= "uml" then
+    error("vm:" .. name .. "(): only the uml backend has an mconsole (this machine is " ..
+          self.backend .. ")", 3)
+  end
+  if self.state ~= "running" and self.state ~= "paused" then
+    error("vm:" .. name .. "(): the machine is " .. state_of(self) ..
+          (self.exit_reason and "" or ", start it first"), 3)
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+    error(("bad argument #%d to '%s' (timeout must be a positive number)"):format(targ, name), 3)
+  end
+end
+
+--- Run a command on a uml guest's management console (UML's mconsole):
+-- "version", "help", "config con0", "proc meminfo", "log text",
+-- "halt", "reboot", ... (see docs/uml.md).  "stop" and "go" are
+-- `vm:pause()` and `vm:resume()`.
+-- @tparam string cmd the command and its arguments
+-- @tparam[opt] number timeout seconds to wait for the answer (default 30)
+-- @treturn[1] string the kernel's answer
+-- @treturn[2] nil
+-- @treturn[2] string "mconsole 'CMD': " and the kernel's refusal
+--   ("Unknown command") or what went wrong (no reply, socket closed)
+function VM:mconsole(cmd, timeout)
+  if type(cmd) ~= "string" then
+    error("bad argument #1 to 'mconsole' (string expected, got " .. type(cmd) .. ")", 2)
+  end
+  if cmd == "" then error("bad argument #1 to 'mconsole' (empty command)", 2) end
+  if #cmd >= 512 then error("bad argument #1 to 'mconsole' (command longer than 511 bytes)", 2) end
+  if cmd:find("\0", 1, true) then error("bad argument #1 to 'mconsole' (command holds a NUL byte)", 2) end
+  -- UML takes any command that starts with a command's name as that one.
+  if cmd:find("^stop") or cmd:find("^go") then
+    error("bad argument #1 to 'mconsole' ('stop' and 'go' are vm:pause() and vm:resume())", 2)
+  end
+  mconsole_ready(self, "mconsole", timeout, 2)
+  return self._core:mconsole(cmd, timeout)
+end
+
+--- Press SysRq + `key` in a uml guest, as the mconsole's "sysrq" does:
+-- "s" syncs, "h" prints the help line, "t" the tasks, "b" reboots, ...
+-- It works while the guest is paused too.
+-- @tparam string key one character
+-- @tparam[opt] number timeout seconds (default 30)
+-- @treturn[1] string what the kernel printed doing it (also on the console)
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function VM:sysrq(key, timeout)
+  if type(key) ~= "string" or #key ~= 1 then
+    error("bad argument #1 to 'sysrq' (a single character expected, got " ..
+          (type(key) == "string" and ("'%s'"):format(key) or type(key)) .. ")", 2)
+  end
+  mconsole_ready(self, "sysrq", timeout, 2)
+  return self._core:mconsole("sysrq " .. key, timeout)
+end
+
+--- Press Ctrl-Alt-Del in a uml guest (the mconsole's "cad"): the kernel
+-- reboots at once (vm:wait() gives "reboot"), or, when the guest has
+-- turned that off (busybox init does; `echo 0 >
+-- /proc/sys/kernel/ctrl-alt-del`), sends SIGINT to its init, which
+-- decides.
+-- @tparam[opt] number timeout seconds (default 30)
+-- @treturn[1] vmlua.VM self
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function VM:cad(timeout)
+  mconsole_ready(self, "cad", timeout, 1)
+  local _, err = self._core:mconsole("cad", timeout)
+  if err then return nil, err end
   return self
 end
 
@@ -432,7 +547,7 @@ end
 
 function VM:close()
   if self.state == "running" or self.state == "paused" then
-    if self.state == "paused" then self._core:resume() end
+    self:_unpause_for_end()
     self:_finish("stopped", "closed")
   end
   if self._core then self._core:close() end
