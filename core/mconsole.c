@@ -69,7 +69,6 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *ar
 int mconsole_connect(const char *path, int *fd, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	sa_family_t family = AF_UNIX;
 	size_t n = strlen(path);
 	int s, e;
 
@@ -79,8 +78,11 @@ int mconsole_connect(const char *path, int *fd, char *err, size_t errlen)
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return fail(err, errlen, errno, "socket for %s: %s", path);
-	/* Only the family: the kernel picks a fresh abstract address. */
-	if (bind(s, (struct sockaddr *)&family, sizeof(family)) < 0) {
+	/* Only the family: the kernel picks a fresh abstract address.  The
+	 * rest of sa is zeroed all the same (valgrind reads it). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0) {
 		e = errno;
 		close(s);
 		return fail(err, errlen, e, "bind a socket for %s: %s", path);

@@ -162,7 +162,11 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string what is missing and how to get it
 function M.uml_kernel(path)
-  if path then return core.uml_find(path) end
+  if path then
+    -- Absolute: linux.uml is started in its run directory.
+    local found, why = core.uml_find(path)
+    return found and absolute(found), why
+  end
   local guest = M.guest("uml")
   if guest then return core.uml_find(guest.kernel) end
   local found = core.uml_find()
