@@ -219,8 +219,7 @@ $(B)/vu-peer: spec/helpers/vu_peer.c
 GUEST_DIR ?= $(G)/guest
 UML_KERNEL ?= $(or $(VMLUA_UML_KERNEL),vmlua)
 guest: $(VMLUA) deps-run kernel
-	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(GUEST_DIR) --kernel $(UML_KERNEL) \
-		$(if $(filter 1,$(FORCE)),--force)
+	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(GUEST_DIR) --kernel $(UML_KERNEL)$(if $(filter 1,$(FORCE)), --force)
 
 # The main job: build, build the guest, boot it, run a command, power off.
 # RUN_CMD is taken as written ($(value)), quoted for the shell, so

@@ -139,7 +139,7 @@ local function own_kernel()
   if exists(built) then say("vmlua's kernel: cached (%s)", name) return built, name end
   local failed = built .. ".failed"
   if exists(failed) and not o.force then
-    return nil, read(failed):gsub("%s+$", "") .. " (it failed before; --force, or make guest FORCE=1, retries)"
+    return nil, read(failed):gsub("%s+$", "") .. "; it failed before, make guest FORCE=1 (--force) retries"
   end
   say("building vmlua's kernel from %s %s (guest/uml/vmlua.config, %d patch(es))...", pkg, debver,
       #lines("ls " .. q(src) .. "/patches/*.patch 2>/dev/null"))
@@ -164,7 +164,7 @@ if o.kernel == "vmlua" then
   kernel_src, kernel_name = own_kernel()
   if not kernel_src then
     why_not = kernel_name
-    say("cannot build vmlua's kernel (%s): the guest runs Debian's linux.uml instead", why_not)
+    say("cannot build vmlua's kernel: %s; the guest runs Debian's linux.uml instead", why_not)
   end
 end
 local ours = kernel_src ~= nil

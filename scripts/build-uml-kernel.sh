@@ -60,10 +60,10 @@ grep -E '^CONFIG_[A-Za-z0-9_]+=' "$CONFIG" | while IFS= read -r line; do
 	opt=${line%%=*} val=${line#*=}
 	if [ "$val" = n ]; then
 		if grep -q "^$opt=" "$SRC/.config"; then
-			echo "$line did not survive olddefconfig (got $(grep "^$opt=" "$SRC/.config"))"
+			echo "$line did not survive olddefconfig, which made it $(grep "^$opt=" "$SRC/.config")"
 		fi
 	elif ! grep -qxF "$line" "$SRC/.config"; then
-		echo "$line did not survive olddefconfig (got $(grep "^$opt=\|^# $opt is not set" "$SRC/.config" || echo nothing): a dependency is missing)"
+		echo "$line did not survive olddefconfig, which made it $(grep "^$opt=\|^# $opt is not set" "$SRC/.config" || echo nothing) (unknown, or a dependency is missing)"
 	fi
 done >"$WORK/config.lost"
 [ -s "$WORK/config.lost" ] && fail "$(head -1 "$WORK/config.lost")"
