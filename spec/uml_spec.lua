@@ -383,16 +383,16 @@ describe("the UML guest's FP and vector registers #uml", function()
     -- CPU: every switch between them saves and restores the FP state.
     local out = run_with_fp_test(exe, "grep -m1 '^flags' /proc/cpuinfo\n" ..
       "/bin/fp_test features\n" ..
-      "/bin/fp_test clobber & a=$!\n/bin/fp_test clobber & b=$!\n" ..
+      "/bin/fp_test clobber & a=$!\n/bin/fp_test clobber & b=$!\nsleep 1\n" ..
       "/bin/fp_test hold 400; echo fp-hold-status $?\nkill $a $b\n")
     os.remove(exe)
     local want = host_flags.avx512f and "sse avx avx512" or host_flags.avx and "sse avx" or "sse"
     assert.matches("fp_test: features " .. want .. "\r?\n", out)
-    assert.matches("fp_test: ok " .. want .. ", 400 rounds", out, 1, true)
+    assert.matches("fp_test: ok " .. want .. ", %d+ rounds", out)
     assert.matches("fp%-hold%-status 0", out)
     -- and it was switched out often: the clobberers ran in between
-    local switches = tonumber(out:match("400 rounds, (%d+) context switches"))
-    assert.is_true(switches and switches >= 40, out)
+    local switches = tonumber(out:match("fp_test: ok [%w ]+, %d+ rounds, (%d+) context switches"))
+    assert.is_true(switches and switches >= 100, out)
   end)
 
   it("shows the guest the host's CPU flags, the FP and vector ones among them", function()
