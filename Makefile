@@ -91,7 +91,8 @@ help:
 	@echo "make            build build/vmlua, the Lua module and the selftest guest"
 	@echo "make run        build, build the default guest, boot it, run a command"
 	@echo "make run-selftest  boot the selftest guest on the kvm backend"
-	@echo "make guest      build the default guest (uml) into $(G)/guest"
+	@echo "make guest      build the default guest (uml) into $(G)/guest, with vmlua's own"
+	@echo "                UML kernel (UML_KERNEL=debian: Debian's linux.uml; FORCE=1 rebuilds)"
 	@echo "make test       install what is missing (Debian), build, run every spec"
 	@echo "                (spec/valgrind_spec.lua boots the uml guest under valgrind)"
 	@echo "make test SANITIZE=1  every spec against an ASan+UBSan build in build-san/;"
@@ -214,9 +215,17 @@ $(B)/vu-peer: spec/helpers/vu_peer.c
 # GUEST_DIR defaults to the build tree, beside build/vmlua, where
 # vmlua.guest() looks first; make guest GUEST_DIR=~/.cache/vmlua/guest
 # builds the per-user one an installed vmlua finds.
+#
+# Its linux.uml is vmlua's own (UML_KERNEL=vmlua): built once from
+# Debian's linux-source with guest/uml/vmlua.config and guest/uml/patches
+# (scripts/build-uml-kernel.sh), falling back to Debian's linux.uml, with
+# a line saying why, where it cannot be built.  UML_KERNEL=debian (or
+# VMLUA_UML_KERNEL=debian in the environment) takes Debian's directly;
+# FORCE=1 rebuilds what is cached and retries a kernel that failed.
 GUEST_DIR ?= $(G)/guest
+UML_KERNEL ?= $(or $(VMLUA_UML_KERNEL),vmlua)
 guest: $(VMLUA) deps-run kernel
-	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(GUEST_DIR)
+	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(GUEST_DIR) --kernel $(UML_KERNEL)$(if $(filter 1,$(FORCE)), --force)
 
 # The main job: build, build the guest, boot it, run a command, power off.
 # RUN_CMD is taken as written ($(value)), quoted for the shell, so
@@ -276,17 +285,20 @@ lint:
 SHAREDIR = $(PREFIX)/share/vmlua
 DOCDIR   = $(PREFIX)/share/doc/vmlua
 MANDIR   = $(PREFIX)/share/man/man1
-SHIPPED  = scripts/boot.lua scripts/build-guest.lua scripts/uml-virtio-rng.sh \
+SHIPPED  = scripts/boot.lua scripts/build-guest.lua scripts/uml-virtio-rng.sh scripts/build-uml-kernel.sh \
 	scripts/fetch-kernel.sh scripts/deps.sh
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_LIBDIR)/vmlua $(DESTDIR)$(LUA_SHAREDIR)/vmlua \
-		$(DESTDIR)$(SHAREDIR)/scenarios $(DESTDIR)$(SHAREDIR)/devices $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)
+		$(DESTDIR)$(SHAREDIR)/scenarios $(DESTDIR)$(SHAREDIR)/devices $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR) \
+		$(DESTDIR)$(SHAREDIR)/uml/patches
 	install -m 755 $(VMLUA) $(DESTDIR)$(PREFIX)/bin/vmlua
 	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/vmlua/core.so
 	install -m 644 lua/vmlua/*.lua $(DESTDIR)$(LUA_SHAREDIR)/vmlua/
 	install -m 755 $(SHIPPED) $(DESTDIR)$(SHAREDIR)/
 	install -m 644 scripts/scenarios/*.lua $(DESTDIR)$(SHAREDIR)/scenarios/
 	install -m 644 scripts/devices/*.lua $(DESTDIR)$(SHAREDIR)/devices/
+	install -m 644 guest/uml/vmlua.config $(DESTDIR)$(SHAREDIR)/uml/
+	install -m 644 guest/uml/patches/*.patch $(DESTDIR)$(SHAREDIR)/uml/patches/
 	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644; do \
 		if [ -f $(GUEST_DIR)/$${f%:*} ]; then \
 			echo "install $(GUEST_DIR)/$${f%:*}"; \

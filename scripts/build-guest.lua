@@ -1,36 +1,51 @@
 --- build-guest.lua - build the default guest for the uml backend.
 --
---   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]
+--   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--kernel vmlua|debian] [--force]
 --
 -- OUT is a guest directory (default: the per-user cache,
 -- ~/.cache/vmlua/guest), the kind vmlua.guest() looks in: the guest
 -- goes to OUT/uml/linux.uml and OUT/uml/initramfs.cpio.  CACHE keeps the
--- downloaded packages (default ~/.cache/vmlua/guest-cache).
+-- downloaded packages and the kernel build (default
+-- ~/.cache/vmlua/guest-cache).
 -- Fetches Debian's user-mode-linux and busybox-static with apt-get
--- download into a cache (once; offline after that), builds the
--- virtio-rng module Debian's UML lacks (scripts/uml-virtio-rng.sh), and
--- packs an initramfs: busybox, the virtio modules, and an /init that runs
--- /etc/vmlua/run if a scenario put one there, or gives a shell on the
--- console.  Prints a line for each step.
+-- download into a cache (once; offline after that).  The kernel is
+-- vmlua's own (--kernel vmlua, the default): built by
+-- scripts/build-uml-kernel.sh from Debian's linux-source of linux.uml's
+-- version with guest/uml/vmlua.config and guest/uml/patches, every
+-- virtio driver built in; cached by the source package's version and the
+-- hash of the fragment and the patches.  Where it cannot be built, or
+-- with --kernel debian (make guest UML_KERNEL=debian, or
+-- VMLUA_UML_KERNEL=debian), the guest runs Debian's linux.uml with its
+-- virtio modules and a virtio-rng module built for it
+-- (scripts/uml-virtio-rng.sh).  The initramfs holds busybox, those
+-- modules if any, and an /init that runs /etc/vmlua/run if a scenario
+-- put one there, or gives a shell on the console.  Prints a line for each
+-- step.
 local cpio = require "vmlua.cpio"
 local paths = require "vmlua.paths"
 
 local user_cache = paths.cache_dir() or "."
-local o = { cache = user_cache .. "/guest-cache", out = user_cache .. "/guest" }
+local o = { cache = user_cache .. "/guest-cache", out = user_cache .. "/guest",
+            kernel = os.getenv("VMLUA_UML_KERNEL") or "vmlua" }
 -- The helper scripts sit beside this one, in the checkout or installed.
 local here = (arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--force" then o.force = true
-  elseif a == "--cache" or a == "--out" then i = i + 1; o[a:sub(3)] = arg[i]
+  elseif a == "--cache" or a == "--out" or a == "--kernel" then i = i + 1; o[a:sub(3)] = arg[i]
   elseif a == "-h" or a == "--help" then
-    print("usage: vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--force]")
+    print("usage: vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--kernel vmlua|debian] [--force]")
     os.exit(0)
   else
     io.stderr:write("build-guest: unknown option '", a, "'\n"); os.exit(1)
   end
   i = i + 1
+end
+if o.kernel ~= "vmlua" and o.kernel ~= "debian" then
+  io.stderr:write("build-guest: --kernel (or VMLUA_UML_KERNEL) must be 'vmlua' or 'debian', not '",
+                  tostring(o.kernel), "'\n")
+  os.exit(1)
 end
 
 local function say(fmt, ...) io.write("guest: ", fmt:format(...), "\n"); io.flush() end
@@ -41,6 +56,8 @@ local function sh(cmd)
 end
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() return true end return false end
+local function read(p) local f = io.open(p, "rb"); if not f then return nil end
+  local s = f:read("a"); f:close(); return s end
 local function lines(cmd)
   local p = io.popen(cmd)
   local t = {}
@@ -75,31 +92,100 @@ if o.force or not exists(root .. "/.unpacked") then
   end
   sh("touch " .. q(root .. "/.unpacked"))
 end
-local kernel = root .. "/usr/bin/linux.uml"
+local debian_kernel = root .. "/usr/bin/linux.uml"
 local busybox = root .. "/bin/busybox"
-if not exists(kernel) then die("%s missing after unpacking", kernel) end
+if not exists(debian_kernel) then die("%s missing after unpacking", debian_kernel) end
 if not exists(busybox) then die("%s missing after unpacking", busybox) end
--- The guest's kernel sits beside its initramfs, where vmlua.guest() finds it.
-if not sh("cmp -s " .. q(kernel) .. " " .. q(outdir .. "/linux.uml") .. " || cp " .. q(kernel) .. " " ..
-          q(outdir .. "/linux.uml")) then
-  die("cannot copy %s into %s", kernel, outdir)
-end
-kernel = outdir .. "/linux.uml"
+-- Debian's linux.uml's version (its modules' directory): vmlua's kernel
+-- is built from linux-source of the same version.
 local version = lines("ls " .. q(root .. "/usr/lib/uml/modules"))[1]
 if not version then die("no modules in %s/usr/lib/uml/modules", root) end
 local moddir = root .. "/usr/lib/uml/modules/" .. version
 
+-- Where vmlua's kernel config and patches are: the checkout's guest/uml,
+-- or the installed share directory's uml/.
+local function kernel_sources()
+  for _, d in ipairs{ here .. "/../guest/uml", here .. "/uml" } do
+    if exists(d .. "/vmlua.config") then return d end
+  end
+end
+
+-- 2a. vmlua's own kernel: Debian's linux-source of linux.uml's version,
+-- tinyconfig + guest/uml/vmlua.config, guest/uml/patches applied.  Built
+-- once per (source package version, hash of fragment and patches) and
+-- cached; returns its path and a name for it, or nil and why not.
+local function own_kernel()
+  local src = kernel_sources()
+  if not src then return nil, "guest/uml/vmlua.config not found beside " .. here end
+  local series = version:match("^(%d+%.%d+)")
+  local pkg = "linux-source-" .. series
+  local deb = lines("ls " .. q(debs) .. "/" .. pkg .. "_" .. version .. "-*_all.deb 2>/dev/null")[1]
+  if not deb then
+    local debver = lines("apt-cache madison " .. pkg .. " 2>/dev/null | awk -v v=" .. q(version) ..
+                         " '$3 ~ \"^\" v \"-\" { print $3; exit }'")[1]
+    if not debver then return nil, ("no %s %s-* in the apt archive (apt-get update?)"):format(pkg, version) end
+    say("downloading %s=%s (apt-get download, once)...", pkg, debver)
+    if not sh("cd " .. q(debs) .. " && apt-get download -q " .. q(pkg .. "=" .. debver) .. " >/dev/null 2>&1") then
+      return nil, ("cannot download %s=%s (offline?)"):format(pkg, debver)
+    end
+    deb = lines("ls " .. q(debs) .. "/" .. pkg .. "_" .. version .. "-*_all.deb 2>/dev/null")[1]
+    if not deb then return nil, "apt-get download left no " .. pkg .. " in " .. debs end
+  end
+  local debver = deb:match("_([^_]+)_all%.deb$")
+  local hash = lines("cat " .. q(src .. "/vmlua.config") .. " " .. q(src) .. "/patches/*.patch 2>/dev/null" ..
+                     " | sha256sum | cut -c1-12")[1]
+  local name = ("linux-vmlua-%s-%s"):format(debver, hash)
+  local built = o.cache .. "/uml/" .. name
+  if exists(built) then say("vmlua's kernel: cached (%s)", name) return built, name end
+  local failed = built .. ".failed"
+  if exists(failed) and not o.force then
+    return nil, read(failed):gsub("%s+$", "") .. "; it failed before, make guest FORCE=1 (--force) retries"
+  end
+  say("building vmlua's kernel from %s %s (guest/uml/vmlua.config, %d patch(es))...", pkg, debver,
+      #lines("ls " .. q(src) .. "/patches/*.patch 2>/dev/null"))
+  local errf = assert(paths.tmpname("kernel-build"))
+  local t0 = os.time()
+  local ok = sh(("sh %s/build-uml-kernel.sh %s %s %s %s %s 2>%s"):format(q(here), q(deb),
+    q(src .. "/vmlua.config"), q(src .. "/patches"), q(o.cache .. "/uml/kbuild"), q(built), q(errf)))
+  local why = (read(errf) or ""):match("([^\n]*)\n?$")
+  os.remove(errf)
+  if not ok then
+    why = (why ~= "" and why) or "build-uml-kernel.sh failed"
+    local f = io.open(failed, "wb"); if f then f:write(why, "\n"); f:close() end
+    return nil, why
+  end
+  os.remove(failed)
+  say("vmlua's kernel built in %d s: %s", os.time() - t0, name)
+  return built, name
+end
+
+local kernel_src, kernel_name, why_not
+if o.kernel == "vmlua" then
+  kernel_src, kernel_name = own_kernel()
+  if not kernel_src then
+    why_not = kernel_name
+    say("cannot build vmlua's kernel: %s; the guest runs Debian's linux.uml instead", why_not)
+  end
+end
+local ours = kernel_src ~= nil
+if not ours then kernel_src, kernel_name = debian_kernel, "debian-" .. version end
+
+-- The guest's kernel sits beside its initramfs, where vmlua.guest() finds it.
+if not sh("cmp -s " .. q(kernel_src) .. " " .. q(outdir .. "/linux.uml") .. " || cp " .. q(kernel_src) .. " " ..
+          q(outdir .. "/linux.uml")) then
+  die("cannot copy %s into %s", kernel_src, outdir)
+end
+local kernel = outdir .. "/linux.uml"
+
 -- 2b. Debian's linux.uml lacks a virtio-rng driver: build that one module
 -- from Debian's linux-source of the same version (once, then cached).
+-- vmlua's kernel has it built in.
 local rng_ko = o.cache .. "/uml/virtio-rng-" .. version .. ".ko"
-local rng_fresh = false
-if not exists(rng_ko) then
+if not ours and not exists(rng_ko) then
   say("building virtio-rng.ko for linux.uml %s from Debian's linux-source (once)...", version)
   local errf = assert(paths.tmpname("rng-build"))
-  if sh(("sh %s/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(here), q(root), q(version),
+  if not sh(("sh %s/uml-virtio-rng.sh %s %s %s %s 2>%s"):format(q(here), q(root), q(version),
       q(o.cache .. "/uml/rng-build"), q(rng_ko), q(errf))) then
-    rng_fresh = true
-  else
     local f = io.open(errf); local why = f and f:read("l") or "unknown reason"; if f then f:close() end
     say("virtio-rng.ko not built (%s); the guest will have no rng driver", why)
   end
@@ -120,7 +206,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 hostname vmlua
-for m in $(cat /etc/vmlua/modules); do
+# Debian's linux.uml needs its virtio modules; vmlua's own kernel has
+# them built in, and its initramfs lists none.
+for m in $(cat /etc/vmlua/modules 2>/dev/null); do
 	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
 done
 if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
@@ -146,11 +234,13 @@ echo "vmlua: guest ready, a shell on the console (exit to power off)"
 setsid cttyhack sh
 poweroff -f
 ]]
-local stamp = initrd .. ".init"
-local function read(p) local f = io.open(p, "rb"); if not f then return nil end
-  local s = f:read("a"); f:close(); return s end
-if not o.force and not rng_fresh and exists(initrd) and read(stamp) == INIT then
-  say("ready (cached): %s, kernel %s (%s)", initrd, kernel, version)
+-- What the initramfs carries for its kernel, in /etc/vmlua/kernel and in
+-- a second stamp beside it: a new kernel repacks it.
+local KERNEL = ours and ("vmlua's own kernel, virtio drivers built in: " .. kernel_name .. "\n")
+  or ("Debian's linux.uml " .. version .. ", virtio modules" .. (exists(rng_ko) and " and virtio-rng.ko" or "") .. "\n")
+local stamp, kstamp = initrd .. ".init", initrd .. ".kernel"
+if not o.force and exists(initrd) and read(stamp) == INIT and read(kstamp) == KERNEL then
+  say("ready (cached): %s, kernel %s (%s)", initrd, kernel, kernel_name)
   return
 end
 
@@ -179,29 +269,37 @@ for m in pairs(dep) do
   end
 end
 table.sort(wanted)
-for _, m in ipairs(wanted) do want(m) end
+if not ours then
+  for _, m in ipairs(wanted) do want(m) end
+end
+local rng = not ours and exists(rng_ko)
 
-say("packing %s (busybox, %d modules for %s)...", initrd, #order + (exists(rng_ko) and 1 or 0), version)
 local a = cpio.new()
-for _, d in ipairs{ "bin", "dev", "etc", "etc/vmlua", "proc", "sys", "tmp", "root", "lib",
-                    "lib/modules", "lib/modules/" .. version } do
-  a:dir(d)
-end
+for _, d in ipairs{ "bin", "dev", "etc", "etc/vmlua", "proc", "sys", "tmp", "root" } do a:dir(d) end
 a:file_from("bin/busybox", busybox, 493)
-for _, m in ipairs(order) do
-  local name = m:match("([^/]+)$")
-  a:file_from("lib/modules/" .. version .. "/" .. name, moddir .. "/" .. m)
-  order[_] = name
+if ours then
+  say("packing %s (busybox and /init; the kernel has its drivers built in)...", initrd)
+else
+  say("packing %s (busybox, %d modules for %s)...", initrd, #order + (rng and 1 or 0), version)
+  for _, d in ipairs{ "lib", "lib/modules", "lib/modules/" .. version } do a:dir(d) end
+  for _, m in ipairs(order) do
+    local name = m:match("([^/]+)$")
+    a:file_from("lib/modules/" .. version .. "/" .. name, moddir .. "/" .. m)
+    order[_] = name
+  end
+  if rng then
+    a:file_from("lib/modules/" .. version .. "/virtio-rng.ko", rng_ko)
+    order[#order + 1] = "virtio-rng.ko"
+  end
+  a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
 end
-if exists(rng_ko) then
-  a:file_from("lib/modules/" .. version .. "/virtio-rng.ko", rng_ko)
-  order[#order + 1] = "virtio-rng.ko"
-end
-a:file("etc/vmlua/modules", table.concat(order, "\n") .. "\n")
+a:file("etc/vmlua/kernel", KERNEL)
 a:file("init", INIT, 493)
 local ok, err = a:write(initrd)
 if not ok then die("cannot write %s: %s", initrd, err) end
-local sf = io.open(stamp, "wb")
-if not (sf and sf:write(INIT) and sf:close()) then die("cannot write %s", stamp) end
+for p, text in pairs{ [stamp] = INIT, [kstamp] = KERNEL } do
+  local sf = io.open(p, "wb")
+  if not (sf and sf:write(text) and sf:close()) then die("cannot write %s", p) end
+end
 local f = io.open(initrd, "rb"); local size = f:seek("end"); f:close()
-say("ready: %s (%d KiB), kernel %s (%s)", initrd, size // 1024, kernel, version)
+say("ready: %s (%d KiB), kernel %s (%s)", initrd, size // 1024, kernel, kernel_name)

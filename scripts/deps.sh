@@ -6,8 +6,8 @@
 #
 # "run" is what `make` and `make run` need: the compiler, Lua 5.4 with
 # luaposix and argparse, the libraries the core links, and what builds
-# the default guest (the virtio-rng module is built from linux-source with
-# flex, bison, bc and xz-utils).  "test" adds what `make test` runs:
+# the default guest (vmlua's UML kernel, or with Debian's the virtio-rng
+# module, is built from linux-source with flex, bison, bc and xz-utils).  "test" adds what `make test` runs:
 # busted, tmux (a real terminal for the REPL spec), valgrind (a boot
 # under memcheck), iproute2 (taps), procps (pgrep), acpica-tools (iasl
 # disassembles our ACPI tables), e2fsprogs (disk images).  make bench and

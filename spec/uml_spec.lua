@@ -230,8 +230,10 @@ describe("the uml backend #uml", function()
   -- when the default guest has no virtio-rng.ko.
   local function read_hwrng(rng)
     local f = io.open(INITRD, "rb")
-    local has_driver = f:read("a"):find("virtio-rng.ko", 1, true)
+    local data = f:read("a")
     f:close()
+    -- Debian's linux.uml needs virtio-rng.ko; vmlua's kernel has it built in.
+    local has_driver = data:find("virtio-rng.ko", 1, true) or data:find("virtio drivers built in", 1, true)
     if not has_driver then
       pending("the default guest has no virtio-rng.ko (make guest says why it was not built)")
       return
@@ -323,6 +325,95 @@ describe("the uml backend #uml", function()
         assert.is_nil(vm)
         assert.matches("^" .. path:gsub("%p", "%%%0") .. ": " .. why, err)
       end
+    end
+  end)
+end)
+
+describe("the UML guest's FP and vector registers #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+
+  -- The host's CPU flags, as a set.
+  local function flags_of(text)
+    local set = {}
+    for w in (text:match("\nflags%s*:%s*([^\r\n]*)") or ""):gmatch("%S+") do set[w] = true end
+    return set
+  end
+  local host = io.open("/proc/cpuinfo"):read("a")
+  local host_flags = flags_of("\n" .. host)
+
+  -- spec/helpers/fp_test.c, built static for the guest (it has busybox
+  -- only); nil and why when this host cannot.
+  local function build_fp_test()
+    local exe = env.tmpname()
+    local out, status = env.sh("gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -o " .. exe ..
+      " spec/helpers/fp_test.c 2>&1")
+    if status ~= 0 then os.remove(exe) return nil, "cannot build spec/helpers/fp_test.c static: " .. out end
+    return exe
+  end
+
+  -- Boots the default guest with fp_test in /bin, runs script, returns
+  -- the console output (the guest must power off).
+  local function run_with_fp_test(exe, script)
+    local f = assert(io.open(INITRD, "rb"))
+    local base = f:read("a")
+    f:close()
+    local extra = cpio.new():dir("bin"):file_from("bin/fp_test", exe, 493)
+      :dir("etc"):dir("etc/vmlua"):file("etc/vmlua/run", script, 493)
+    local initrd = env.tmpname()
+    f = assert(io.open(initrd, "wb"))
+    f:write(base, extra:finish())
+    f:close()
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
+      memory = "128M", cmdline = "quiet", console = "none" })
+    vm:start()
+    local reason = vm:wait(120)
+    local out = vm:output()
+    vm:close()
+    os.remove(initrd)
+    assert.equal("poweroff", reason, out)
+    return out
+  end
+
+  it("keeps a process's SSE, AVX and AVX-512 registers across switches to processes that clobber them",
+    function()
+    local exe, why = build_fp_test()
+    if not exe then pending(why) return end
+    -- Two clobbering processes and the holding one share the guest's one
+    -- CPU: every switch between them saves and restores the FP state.
+    local out = run_with_fp_test(exe, "grep -m1 '^flags' /proc/cpuinfo\n" ..
+      "/bin/fp_test features\n" ..
+      "/bin/fp_test clobber & a=$!\n/bin/fp_test clobber & b=$!\nsleep 1\n" ..
+      "/bin/fp_test hold 400; echo fp-hold-status $?\nkill $a $b\n")
+    os.remove(exe)
+    local want = host_flags.avx512f and "sse avx avx512" or host_flags.avx and "sse avx" or "sse"
+    assert.matches("fp_test: features " .. want .. "\r?\n", out)
+    assert.matches("fp_test: ok " .. want .. ", %d+ rounds", out)
+    assert.matches("fp%-hold%-status 0", out)
+    -- and it was switched out often: the clobberers ran in between
+    local switches = tonumber(out:match("fp_test: ok [%w ]+, %d+ rounds, (%d+) context switches"))
+    assert.is_true(switches and switches >= 100, out)
+  end)
+
+  it("shows the guest the host's CPU flags, the FP and vector ones among them", function()
+    local exe, why = build_fp_test()
+    if not exe then pending(why) return end
+    local out = run_with_fp_test(exe, "cat /proc/cpuinfo\n")
+    os.remove(exe)
+    local guest_flags = flags_of(out)
+    for _, flag in ipairs{ "fpu", "sse", "sse2", "fxsr" } do
+      assert.is_true(guest_flags[flag], flag .. " missing from the guest's flags:\n" .. out)
+    end
+    for _, flag in ipairs{ "xsave", "avx", "avx2", "avx512f", "amx_tile" } do
+      assert.equal(host_flags[flag] or false, guest_flags[flag] or false, flag .. " differs from the host's")
+    end
+    -- UML takes each flag it knows whose name occurs in the host's flags
+    -- line (by substring: "ss" from "sse"), and no other.
+    local line = host:match("\nflags%s*:%s*([^\n]*)")
+    for flag in pairs(guest_flags) do
+      assert.truthy(line:find(flag, 1, true), flag .. " is not in the host's flags")
     end
   end)
 end)
