@@ -7,7 +7,8 @@
 # "run" is what `make` and `make run` need: the compiler, Lua 5.4 with
 # luaposix and argparse, the libraries the core links, and what builds
 # the default guest (vmlua's UML kernel, or with Debian's the virtio-rng
-# module, is built from linux-source with flex, bison, bc and xz-utils).  "test" adds what `make test` runs:
+# module, is built from linux-source with flex, bison, bc, patch and
+# xz-utils).  "test" adds what `make test` runs:
 # busted, tmux (a real terminal for the REPL spec), valgrind (a boot
 # under memcheck), iproute2 (taps), procps (pgrep), acpica-tools (iasl
 # disassembles our ACPI tables), e2fsprogs (disk images).  make bench and
@@ -16,7 +17,7 @@ set -e
 what=${1:-test}
 [ $# -gt 0 ] && shift
 RUN="gcc libc6-dev make binutils lua5.4 liblua5.4-dev lua-argparse lua-bit32 libreadline-dev
-	libslirp-dev libseccomp-dev lz4 xz-utils flex bison bc"
+	libslirp-dev libseccomp-dev lz4 xz-utils flex bison bc patch"
 TEST="lua-busted luarocks tmux valgrind iproute2 procps util-linux acpica-tools e2fsprogs cpio"
 case $what in
 run)  PKGS="$RUN $*" ;;
