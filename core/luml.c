@@ -460,21 +460,30 @@ static double checktimeout(lua_State *L, int idx)
 	return t;
 }
 
+/* An mconsole command at idx: a non-empty string that fits one request
+ * and holds no NUL (the kernel reads it as a C string). */
+static const char *checkcommand(lua_State *L, int idx, size_t *len)
+{
+	const char *cmd = luaL_checklstring(L, idx, len);
+
+	luaL_argcheck(L, *len > 0, idx, "empty command");
+	luaL_argcheck(L, *len < MCONSOLE_MAX_DATA, idx, "command longer than 511 bytes");
+	luaL_argcheck(L, !memchr(cmd, '\0', *len), idx, "command holds a NUL byte");
+	return cmd;
+}
+
 /* machine:mconsole(cmd [, timeout]) -> reply text | nil, message: any
  * mconsole command; a command UML refuses gives nil and its answer. */
 static int u_mconsole(lua_State *L)
 {
 	struct luml *u = checkuml(L, 1);
 	size_t len;
-	const char *cmd = luaL_checklstring(L, 2, &len);
+	const char *cmd = checkcommand(L, 2, &len);
 	double timeout = checktimeout(L, 3);
 	struct mconsole_reply r;
 	uint32_t failed;
 
 	vmlua_checknargs(L, 3);
-	luaL_argcheck(L, len > 0, 2, "empty command");
-	luaL_argcheck(L, len < MCONSOLE_MAX_DATA, 2, "command longer than 511 bytes");
-	luaL_argcheck(L, !memchr(cmd, '\0', len), 2, "command holds a NUL byte");
 	if (!mcon_call(L, u, cmd, len, timeout, &r))
 		return 2;
 	failed = r.err;
@@ -580,16 +589,13 @@ static int l_mconsole(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	size_t len;
-	const char *cmd = luaL_checklstring(L, 2, &len);
+	const char *cmd = checkcommand(L, 2, &len);
 	double timeout = checktimeout(L, 3);
 	struct mconsole_reply r;
 	char err[512];
 	int fd, rc;
 
 	vmlua_checknargs(L, 3);
-	luaL_argcheck(L, len > 0, 2, "empty command");
-	luaL_argcheck(L, len < MCONSOLE_MAX_DATA, 2, "command longer than 511 bytes");
-	luaL_argcheck(L, !memchr(cmd, '\0', len), 2, "command holds a NUL byte");
 	memset(&r, 0, sizeof(r));
 	rc = mconsole_connect(path, &fd, err, sizeof(err));
 	if (rc == 0) {
