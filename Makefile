@@ -66,6 +66,8 @@ CORE_OBJS = \
 	$(B)/core/lrng.o \
 	$(B)/core/blk.o \
 	$(B)/core/cow.o \
+	$(B)/core/image.o \
+	$(B)/core/fileio.o \
 	$(B)/core/lblk.o \
 	$(B)/core/switch.o \
 	$(B)/core/net.o \
@@ -260,7 +262,7 @@ $(B)/fuzz_vhost_user: fuzz/fuzz_vhost_user.c core/vhost_user.c core/device.c cor
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lpthread
 
-$(B)/fuzz_loader: fuzz/fuzz_loader.c core/loader.c core/memory.c core/loader.h \
+$(B)/fuzz_loader: fuzz/fuzz_loader.c core/loader.c core/fileio.c core/memory.c core/loader.h core/fileio.h \
 		core/memory.h core/x86.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

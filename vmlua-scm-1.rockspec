@@ -52,6 +52,8 @@ build = {
         "core/lrng.c",
         "core/blk.c",
         "core/cow.c",
+        "core/image.c",
+        "core/fileio.c",
         "core/lblk.c",
         "core/switch.c",
         "core/net.c",

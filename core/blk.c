@@ -19,17 +19,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
 #include "blk.h"
 #include "cow.h"
 #include "errbuf.h"
+#include "image.h"
 #include "iov.h"
 #include "le.h"
 #include "virtio.h"
@@ -55,11 +50,9 @@
 
 #define SEGMENTS_MAX   32            /* discard / write-zeroes ranges per request */
 #define RANGE_SECTORS  0x400000u     /* 2 GiB per discard / write-zeroes range */
-#define ZERO_CHUNK     (64u << 10)
 
 struct blk {
-	int fd;                 /* the raw image, or -1 with cow */
-	struct cow *cow;
+	struct image *img;      /* raw, or copy-on-write over a master */
 	int readonly;
 	uint64_t sectors;
 	char serial[BLK_ID_BYTES];
@@ -67,87 +60,6 @@ struct blk {
 	int64_t bytes_read, bytes_written;
 };
 
-
-/* ---- the image: raw file or copy-on-write --------------------------- */
-
-static int full_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {           /* past the end of a file that shrank */
-			memset(buf, 0, len);
-			return 0;
-		}
-		buf = (char *)buf + n, len -= (size_t)n, off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf = (const char *)buf + n, len -= (size_t)n, off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int img_read(struct blk *b, void *buf, size_t len, uint64_t off)
-{
-	return b->cow ? cow_read(b->cow, buf, len, off) : full_pread(b->fd, buf, len, off);
-}
-
-static int img_write(struct blk *b, const void *buf, size_t len, uint64_t off)
-{
-	return b->cow ? cow_write(b->cow, buf, len, off) : full_pwrite(b->fd, buf, len, off);
-}
-
-static int img_zero(struct blk *b, uint64_t off, uint64_t len, int unmap)
-{
-	static const uint8_t zeros[ZERO_CHUNK];
-	int mode = unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-	                 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-
-	if (b->cow)
-		return cow_zero(b->cow, off, len);
-	if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
-		return 0;
-	/* Not every filesystem (or a block device) can: write the zeros. */
-	while (len) {
-		size_t n = len < ZERO_CHUNK ? (size_t)len : ZERO_CHUNK;
-		int rc = full_pwrite(b->fd, zeros, n, off);
-		if (rc)
-			return rc;
-		off += n, len -= n;
-	}
-	return 0;
-}
-
-static int img_discard(struct blk *b, uint64_t off, uint64_t len)
-{
-	/* Advisory: a hole where the filesystem can punch one, else nothing.
-	 * Under copy-on-write the master's data must stay visible as it was
-	 * or read as zeros; the overlay keeps it as it was. */
-	if (!b->cow)
-		(void)fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		                (off_t)off, (off_t)len);
-	return 0;
-}
-
-static int img_flush(struct blk *b)
-{
-	if (b->cow)
-		return cow_flush(b->cow);
-	return fdatasync(b->fd) ? -errno : 0;
-}
 
 /* ---- chains ---------------------------------------------------------- */
 
@@ -168,7 +80,8 @@ static int transfer(struct blk *b, const struct iovec *iov, unsigned n, size_t o
 		}
 		p = (char *)iov[i].iov_base + off;
 		k = l - off < len ? l - off : (size_t)len;
-		rc = in ? img_read(b, p, k, pos) : img_write(b, p, k, pos);
+		rc = in ? b->img->ops->read(b->img, p, k, pos)
+		        : b->img->ops->write(b->img, p, k, pos);
 		if (rc)
 			return rc;
 		pos += k, len -= k, off = 0;
@@ -205,8 +118,8 @@ static int ranges(struct blk *b, const struct virtq_chain *c, uint32_t type)
 		if (count > RANGE_SECTORS || !in_range(b, sector, count))
 			return S_IOERR;
 		rc = type == T_DISCARD
-		   ? img_discard(b, sector * BLK_SECTOR, (uint64_t)count * BLK_SECTOR)
-		   : img_zero(b, sector * BLK_SECTOR, (uint64_t)count * BLK_SECTOR, flags & 1);
+		   ? b->img->ops->discard(b->img, sector * BLK_SECTOR, (uint64_t)count * BLK_SECTOR)
+		   : b->img->ops->zero(b->img, sector * BLK_SECTOR, (uint64_t)count * BLK_SECTOR, flags & 1);
 		if (rc)
 			return S_IOERR;
 	}
@@ -246,7 +159,7 @@ static int request(struct blk *b, const struct virtq_chain *c)
 		return S_OK;
 	case T_FLUSH:
 		b->flushes++;
-		return img_flush(b) ? S_IOERR : S_OK;
+		return b->img->ops->flush(b->img) ? S_IOERR : S_OK;
 	case T_GET_ID:
 		/* At most 20 bytes, and never over the status byte. */
 		iov_from_buf(wiov, nw, 0, b->serial, data < BLK_ID_BYTES ? data : BLK_ID_BYTES);
@@ -341,57 +254,21 @@ const struct vdev_backend blk_backend = {
 
 /* ---- opening --------------------------------------------------------- */
 
-int64_t blk_image_size(int fd, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	uint64_t bytes;
-
-	if (fstat(fd, &st))
-		return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, &bytes))
-			return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
-	} else if (S_ISREG(st.st_mode)) {
-		bytes = (uint64_t)st.st_size;
-	} else {
-		return errbuf_set(err, errlen, "%s: not a regular file or block device", path);
-	}
-	if (bytes == 0)
-		return errbuf_set(err, errlen, "%s: empty image", path);
-	if (bytes % BLK_SECTOR)
-		return errbuf_set(err, errlen, "%s: size %llu is not a whole number of 512-byte sectors",
-		                  path, (unsigned long long)bytes);
-	return (int64_t)bytes;
-}
-
 struct blk *blk_open(const struct blk_opts *o, char *err, size_t errlen)
 {
 	struct blk *b = calloc(1, sizeof(*b));
 	const char *base;
-	int64_t bytes;
 
 	if (!b) {
 		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	b->fd = -1;
 	b->readonly = o->readonly;
-	if (o->cow) {
-		b->cow = cow_open(o->path, o->overlay, err, errlen);
-		if (!b->cow)
-			goto fail;
-		bytes = (int64_t)cow_size(b->cow);
-	} else {
-		b->fd = open(o->path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-		if (b->fd < 0) {
-			errbuf_set(err, errlen, "%s: %s", o->path, strerror(errno));
-			goto fail;
-		}
-		bytes = blk_image_size(b->fd, o->path, err, errlen);
-		if (bytes < 0)
-			goto fail;
-	}
-	b->sectors = (uint64_t)bytes / BLK_SECTOR;
+	b->img = o->cow ? cow_open(o->path, o->overlay, err, errlen)
+	                : image_open_raw(o->path, o->readonly, err, errlen);
+	if (!b->img)
+		goto fail;
+	b->sectors = b->img->size / BLK_SECTOR;
 	base = o->serial;
 	if (!base) {
 		base = strrchr(o->path, '/');
@@ -409,10 +286,7 @@ void blk_close(struct blk *b)
 {
 	if (!b)
 		return;
-	if (b->fd >= 0)
-		close(b->fd);
-	if (b->cow)
-		cow_close(b->cow);
+	image_close(b->img);
 	free(b);
 }
 

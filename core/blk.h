@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "device.h"
 
-#define BLK_SECTOR     512u
+#define BLK_SECTOR     512u          /* = IMAGE_SECTOR */
 #define BLK_ID_BYTES   20u           /* GET_ID answers this many bytes */
 #define BLK_CONFIG_LEN 60u           /* struct virtio_blk_config */
 
@@ -25,9 +25,6 @@ struct blk;
 
 struct blk *blk_open(const struct blk_opts *o, char *err, size_t errlen);
 void blk_close(struct blk *b);
-/* The size in bytes of an open image (a regular file or a block device,
- * whole sectors, not empty), or -1 with err set. */
-int64_t blk_image_size(int fd, const char *path, char *err, size_t errlen);
 /* The device's features and config space for a queue of `queue` entries. */
 uint64_t blk_features(const struct blk *b);
 void blk_config(const struct blk *b, unsigned queue, uint8_t config[BLK_CONFIG_LEN]);

@@ -30,9 +30,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "blk.h"
 #include "cow.h"
 #include "errbuf.h"
+#include "image.h"
 #include "le.h"
 
 #define MAGIC       "VMLUACOW"
@@ -41,9 +41,9 @@
 #define HEADER      4096u
 
 struct cow {
+	struct image im;        /* first: a struct cow is a struct image */
 	int master, overlay;
 	int named;
-	uint64_t size;          /* bytes */
 	unsigned shift;
 	uint64_t clusters;
 	uint8_t *bitmap;
@@ -53,25 +53,6 @@ struct cow {
 	uint8_t *buf;           /* one cluster, for copy-up */
 };
 
-
-static int rw_all(int fd, void *buf, size_t len, uint64_t off, int wr)
-{
-	while (len) {
-		ssize_t n = wr ? pwrite(fd, buf, len, (off_t)off) : pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			if (wr)
-				return -EIO;
-			memset(buf, 0, len);     /* a sparse tail reads as zeros */
-			return 0;
-		}
-		buf = (char *)buf + n, len -= (size_t)n, off += (uint64_t)n;
-	}
-	return 0;
-}
 
 static int has(const struct cow *c, uint64_t i) { return c->bitmap[i >> 3] >> (i & 7) & 1; }
 
@@ -101,10 +82,10 @@ static int write_header(struct cow *c, const struct stat *mst)
 	memcpy(h, MAGIC, 8);
 	put_le32(h + 8, VERSION);
 	put_le32(h + 12, c->shift);
-	put_le64(h + 16, c->size);
+	put_le64(h + 16, c->im.size);
 	put_le64(h + 24, (uint64_t)mst->st_mtim.tv_sec);
 	put_le64(h + 32, (uint64_t)mst->st_mtim.tv_nsec);
-	return rw_all(c->overlay, h, HEADER, 0, 1);
+	return io_pwrite_all(c->overlay, h, HEADER, 0);
 }
 
 /* A named overlay that exists: check it belongs to this master. */
@@ -112,96 +93,39 @@ static int read_header(struct cow *c, const struct stat *mst, const char *path,
                        char *err, size_t errlen)
 {
 	uint8_t h[HEADER];
+	int rc = io_pread_zero(c->overlay, h, HEADER, 0);
 
-	if (rw_all(c->overlay, h, HEADER, 0, 0))
-		return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
+	if (rc)
+		return errbuf_set(err, errlen, "%s: %s", path, strerror(-rc));
 	if (memcmp(h, MAGIC, 8) || le32(h + 8) != VERSION)
 		return errbuf_set(err, errlen, "%s: not a vmlua overlay", path);
 	if (le32(h + 12) != c->shift)
 		return errbuf_set(err, errlen, "%s: cluster size 2^%u, not 2^%u", path,
 		                  le32(h + 12), c->shift);
-	if (le64(h + 16) != c->size || le64(h + 24) != (uint64_t)mst->st_mtim.tv_sec ||
+	if (le64(h + 16) != c->im.size || le64(h + 24) != (uint64_t)mst->st_mtim.tv_sec ||
 	    le64(h + 32) != (uint64_t)mst->st_mtim.tv_nsec)
 		return errbuf_set(err, errlen, "%s: made over a different master "
 		                  "(its size or modification time changed)", path);
-	if (rw_all(c->overlay, c->bitmap, c->bitmap_len, HEADER, 0))
-		return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
+	rc = io_pread_zero(c->overlay, c->bitmap, c->bitmap_len, HEADER);
+	if (rc)
+		return errbuf_set(err, errlen, "%s: %s", path, strerror(-rc));
 	return 0;
 }
 
-struct cow *cow_open(const char *master, const char *overlay, char *err, size_t errlen)
+static struct cow *cow_of(struct image *im) { return (struct cow *)im; }
+
+static int cow_read(struct image *im, void *buf, size_t len, uint64_t off)
 {
-	struct cow *c = calloc(1, sizeof(*c));
-	struct stat mst, ost;
-	int64_t size;
+	struct cow *c = cow_of(im);
 
-	if (!c) {
-		errbuf_set(err, errlen, "out of memory");
-		return NULL;
-	}
-	c->master = c->overlay = -1;
-	c->shift = SHIFT;
-	c->master = open(master, O_RDONLY | O_CLOEXEC);
-	if (c->master < 0) {
-		errbuf_set(err, errlen, "%s: %s", master, strerror(errno));
-		goto fail;
-	}
-	size = blk_image_size(c->master, master, err, errlen);
-	if (size < 0 || fstat(c->master, &mst))
-		goto fail;
-	c->size = (uint64_t)size;
-	c->clusters = (c->size + (1ULL << c->shift) - 1) >> c->shift;
-	c->bitmap_len = ((c->clusters + 7) / 8 + HEADER - 1) / HEADER * HEADER;
-	c->data = HEADER + c->bitmap_len;
-	c->bitmap = calloc(1, c->bitmap_len);
-	c->buf = malloc(1ULL << c->shift);
-	if (!c->bitmap || !c->buf) {
-		errbuf_set(err, errlen, "%s: out of memory for the overlay's bitmap", master);
-		goto fail;
-	}
-	if (!overlay) {
-		c->overlay = open_temporary(err, errlen);
-		if (c->overlay < 0 || write_header(c, &mst))
-			goto fail;
-		return c;
-	}
-	c->named = 1;
-	c->overlay = open(overlay, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (c->overlay < 0 || fstat(c->overlay, &ost)) {
-		errbuf_set(err, errlen, "%s: %s", overlay, strerror(errno));
-		goto fail;
-	}
-	if (ost.st_ino == mst.st_ino && ost.st_dev == mst.st_dev) {
-		errbuf_set(err, errlen, "%s: the overlay cannot be the master itself", overlay);
-		goto fail;
-	}
-	if (ost.st_size == 0) {
-		if (write_header(c, &mst) || rw_all(c->overlay, c->bitmap, c->bitmap_len, HEADER, 1) ||
-		    fdatasync(c->overlay)) {
-			errbuf_set(err, errlen, "%s: %s", overlay, strerror(errno));
-			goto fail;
-		}
-	} else if (read_header(c, &mst, overlay, err, errlen)) {
-		goto fail;
-	}
-	return c;
-fail:
-	cow_close(c);
-	return NULL;
-}
-
-uint64_t cow_size(const struct cow *c) { return c->size; }
-
-int cow_read(struct cow *c, void *buf, size_t len, uint64_t off)
-{
 	while (len) {
 		uint64_t i = off >> c->shift, in = off & ((1ULL << c->shift) - 1);
 		size_t k = (size_t)((1ULL << c->shift) - in);
 		int rc;
 		if (k > len)
 			k = len;
-		rc = has(c, i) ? rw_all(c->overlay, buf, k, c->data + off, 0)
-		               : rw_all(c->master, buf, k, off, 0);
+		rc = has(c, i) ? io_pread_zero(c->overlay, buf, k, c->data + off)
+		               : io_pread_zero(c->master, buf, k, off);
 		if (rc)
 			return rc;
 		buf = (char *)buf + k, len -= k, off += k;
@@ -209,8 +133,9 @@ int cow_read(struct cow *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int cow_write(struct cow *c, const void *buf, size_t len, uint64_t off)
+static int cow_write(struct image *im, const void *buf, size_t len, uint64_t off)
 {
+	struct cow *c = cow_of(im);
 	uint64_t cs = 1ULL << c->shift;
 
 	while (len) {
@@ -220,15 +145,15 @@ int cow_write(struct cow *c, const void *buf, size_t len, uint64_t off)
 		if (k > len)
 			k = len;
 		if (has(c, i)) {
-			rc = rw_all(c->overlay, (void *)buf, k, c->data + off, 1);
+			rc = io_pwrite_all(c->overlay, buf, k, c->data + off);
 		} else {
 			/* Copy the cluster up, with this write in it. */
 			uint64_t start = i << c->shift;
-			size_t n = (size_t)(c->size - start < cs ? c->size - start : cs);
-			rc = k == n ? 0 : rw_all(c->master, c->buf, n, start, 0);
+			size_t n = (size_t)(c->im.size - start < cs ? c->im.size - start : cs);
+			rc = k == n ? 0 : io_pread_zero(c->master, c->buf, n, start);
 			if (!rc) {
 				memcpy(c->buf + in, buf, k);
-				rc = rw_all(c->overlay, c->buf, n, c->data + start, 1);
+				rc = io_pwrite_all(c->overlay, c->buf, n, c->data + start);
 			}
 			if (!rc) {
 				c->bitmap[i >> 3] |= (uint8_t)(1u << (i & 7));
@@ -242,13 +167,15 @@ int cow_write(struct cow *c, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int cow_zero(struct cow *c, uint64_t off, uint64_t len)
+/* Zeros are written: the master's data under them must not show. */
+static int cow_zero(struct image *im, uint64_t off, uint64_t len, int unmap)
 {
 	static const uint8_t zeros[64 << 10];
 
+	(void)unmap;
 	while (len) {
 		size_t k = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		int rc = cow_write(c, zeros, k, off);
+		int rc = cow_write(im, zeros, k, off);
 		if (rc)
 			return rc;
 		off += k, len -= k;
@@ -256,14 +183,16 @@ int cow_zero(struct cow *c, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int cow_flush(struct cow *c)
+static int cow_flush(struct image *im)
 {
+	struct cow *c = cow_of(im);
+
 	if (!c->named)
 		return 0;           /* a temporary overlay does not outlive vmlua */
 	if (fdatasync(c->overlay))
 		return -errno;
 	if (c->dirty) {
-		int rc = rw_all(c->overlay, c->bitmap, c->bitmap_len, HEADER, 1);
+		int rc = io_pwrite_all(c->overlay, c->bitmap, c->bitmap_len, HEADER);
 		if (rc)
 			return rc;
 		if (fdatasync(c->overlay))
@@ -273,13 +202,13 @@ int cow_flush(struct cow *c)
 	return 0;
 }
 
-void cow_close(struct cow *c)
+static void cow_close(struct image *im)
 {
-	if (!c)
-		return;
+	struct cow *c = cow_of(im);
+
 	if (c->overlay >= 0) {
 		if (c->named && c->bitmap)
-			(void)cow_flush(c);
+			(void)cow_flush(im);
 		close(c->overlay);
 	}
 	if (c->master >= 0)
@@ -287,4 +216,87 @@ void cow_close(struct cow *c)
 	free(c->bitmap);
 	free(c->buf);
 	free(c);
+}
+
+/* Discard is advisory; under copy-on-write the master's data must stay
+ * visible as it was or read as zeros, and the overlay keeps it as it was. */
+static int cow_discard(struct image *im, uint64_t off, uint64_t len)
+{
+	(void)im, (void)off, (void)len;
+	return 0;
+}
+
+static const struct image_ops cow_ops = {
+	.read = cow_read,
+	.write = cow_write,
+	.zero = cow_zero,
+	.discard = cow_discard,
+	.flush = cow_flush,
+	.close = cow_close,
+};
+
+struct image *cow_open(const char *master, const char *overlay, char *err, size_t errlen)
+{
+	struct cow *c = calloc(1, sizeof(*c));
+	struct stat mst, ost;
+	int64_t size;
+
+	if (!c) {
+		errbuf_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->im.ops = &cow_ops;
+	c->master = c->overlay = -1;
+	c->shift = SHIFT;
+	c->master = open(master, O_RDONLY | O_CLOEXEC);
+	if (c->master < 0) {
+		errbuf_set(err, errlen, "%s: %s", master, strerror(errno));
+		goto fail;
+	}
+	size = image_size(c->master, master, err, errlen);
+	if (size < 0)
+		goto fail;
+	if (fstat(c->master, &mst)) {
+		errbuf_set(err, errlen, "%s: %s", master, strerror(errno));
+		goto fail;
+	}
+	c->im.size = (uint64_t)size;
+	c->clusters = (c->im.size + (1ULL << c->shift) - 1) >> c->shift;
+	c->bitmap_len = ((c->clusters + 7) / 8 + HEADER - 1) / HEADER * HEADER;
+	c->data = HEADER + c->bitmap_len;
+	c->bitmap = calloc(1, c->bitmap_len);
+	c->buf = malloc(1ULL << c->shift);
+	if (!c->bitmap || !c->buf) {
+		errbuf_set(err, errlen, "%s: out of memory for the overlay's bitmap", master);
+		goto fail;
+	}
+	if (!overlay) {
+		c->overlay = open_temporary(err, errlen);
+		if (c->overlay < 0 || write_header(c, &mst))
+			goto fail;
+		return &c->im;
+	}
+	c->named = 1;
+	c->overlay = open(overlay, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (c->overlay < 0 || fstat(c->overlay, &ost)) {
+		errbuf_set(err, errlen, "%s: %s", overlay, strerror(errno));
+		goto fail;
+	}
+	if (ost.st_ino == mst.st_ino && ost.st_dev == mst.st_dev) {
+		errbuf_set(err, errlen, "%s: the overlay cannot be the master itself", overlay);
+		goto fail;
+	}
+	if (ost.st_size == 0) {
+		if (write_header(c, &mst) || io_pwrite_all(c->overlay, c->bitmap, c->bitmap_len, HEADER) ||
+		    fdatasync(c->overlay)) {
+			errbuf_set(err, errlen, "%s: %s", overlay, strerror(errno));
+			goto fail;
+		}
+	} else if (read_header(c, &mst, overlay, err, errlen)) {
+		goto fail;
+	}
+	return &c->im;
+fail:
+	cow_close(&c->im);
+	return NULL;
 }

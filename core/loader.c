@@ -48,6 +48,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
+#include "le.h"
 #include "loader.h"
 #include "x86.h"
 
@@ -119,39 +121,6 @@ _Static_assert(sizeof(((struct kernel_info *)0)->setup_header)
 _Static_assert(BP_E820_TABLE + BP_E820_MAX * BP_E820_ENTRY_SIZE <= BP_SIZE,
                "the e820 table fits in boot_params");
 
-/* Little-endian field access on byte buffers (file headers, boot_params). */
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* Write "PATH: message" (or just the message when path is NULL) into err
  * and return -1, so that every failure is one `return fail(...)`. */
@@ -228,23 +197,14 @@ static void kfile_close(struct kfile *f)
 static int kfile_read(const struct kfile *f, uint64_t off, void *buf,
                       uint64_t len, char *err, size_t errlen)
 {
-	uint8_t *p = buf;
+	int64_t n = io_pread_all(f->fd, buf, (size_t)len, off);
 
-	while (len > 0) {
-		size_t chunk = len > (1ULL << 30) ? (size_t)(1ULL << 30) : (size_t)len;
-		ssize_t n = pread(f->fd, p, chunk, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail(err, errlen, f->path, "read error at offset %" PRIu64
-			            ": %s", off, strerror(errno));
-		if (n == 0)
-			return fail(err, errlen, f->path, "unexpected end of file at offset %"
-			            PRIu64 " (did it change while loading?)", off);
-		p += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
+	if (n < 0)
+		return fail(err, errlen, f->path, "read error at offset %" PRIu64
+		            ": %s", off, strerror((int)-n));
+	if ((uint64_t)n < len)
+		return fail(err, errlen, f->path, "unexpected end of file at offset %"
+		            PRIu64 " (did it change while loading?)", off + (uint64_t)n);
 	return 0;
 }
 
@@ -313,7 +273,7 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 {
 	uint64_t hdr_end, hdr_need, setup_size, pm_size, need, addr, align = 1;
 	uint64_t pref = 0, init_size = 0, syssize, payload_off = 0, payload_len = 0;
-	uint16_t version = get16(head + HDR_VERSION), xlf;
+	uint16_t version = le16(head + HDR_VERSION), xlf;
 	unsigned sects;
 	int relocatable;
 	void *dst;
@@ -338,7 +298,7 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 		hdr_end = HDR_END_MAX;
 	/* xloadflags appeared in 2.12; an older kernel declares no 64-bit
 	 * entry, and the 64-bit entry is the only one we use. */
-	xlf = version >= 0x20c ? get16(head + HDR_XLOADFLAGS) : 0;
+	xlf = version >= 0x20c ? le16(head + HDR_XLOADFLAGS) : 0;
 	if (!(xlf & XLF_KERNEL_64))
 		return fail(err, errlen, f->path, "no 64-bit entry point (xloadflags "
 		            "lacks XLF_KERNEL_64)");
@@ -363,14 +323,14 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 	 * kernels) but never past it.  A wrong setup_sects moves the start of
 	 * the protected-mode part; the compressed payload then does not
 	 * begin where payload_offset says (checked once it is read, below). */
-	syssize = (uint64_t)get32(head + HDR_SYSSIZE) * 16;
+	syssize = (uint64_t)le32(head + HDR_SYSSIZE) * 16;
 	if (syssize > pm_size)
 		return fail(err, errlen, f->path, "setup header disagrees with the file "
 		            "(syssize says %" PRIu64 " bytes of kernel after the %u setup "
 		            "sectors, the file holds %" PRIu64 ")", syssize, sects, pm_size);
 	if (version >= 0x208) {
-		payload_off = get32(head + HDR_PAYLOAD_OFFSET);
-		payload_len = get32(head + HDR_PAYLOAD_LENGTH);
+		payload_off = le32(head + HDR_PAYLOAD_OFFSET);
+		payload_len = le32(head + HDR_PAYLOAD_LENGTH);
 		if (payload_len && (payload_off + payload_len > pm_size || payload_len < 4))
 			return fail(err, errlen, f->path, "setup header disagrees with the file "
 			            "(the payload at %" PRIu64 "+%" PRIu64 " does not fit in the "
@@ -380,14 +340,14 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 
 	relocatable = head[HDR_RELOCATABLE] != 0;
 	if (relocatable) {
-		align = get32(head + HDR_KERNEL_ALIGN);
+		align = le32(head + HDR_KERNEL_ALIGN);
 		if (align == 0 || (align & (align - 1)))
 			return fail(err, errlen, f->path, "bad kernel_alignment 0x%" PRIx64
 			            " (not a power of two)", align);
 	}
 	if (version >= 0x20a) {
-		pref = get64(head + HDR_PREF_ADDRESS);
-		init_size = get32(head + HDR_INIT_SIZE);
+		pref = le64(head + HDR_PREF_ADDRESS);
+		init_size = le32(head + HDR_INIT_SIZE);
 	}
 	need = init_size > pm_size ? init_size : pm_size;
 
@@ -398,7 +358,7 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 		if (!fits_high(m, addr, need))
 			addr = align_up(X86_KERNEL_DEFAULT, align);
 	} else {
-		addr = get32(head + HDR_CODE32_START);
+		addr = le32(head + HDR_CODE32_START);
 	}
 	if (addr == 0 || !fits_high(m, addr, need))
 		return fail(err, errlen, f->path, "kernel does not fit in RAM: needs %"
@@ -420,8 +380,8 @@ static int load_bzimage(struct memory *m, const struct kfile *f,
 	ki->load_start = addr;
 	ki->load_end = addr + need;
 	ki->initrd_addr_max = version >= 0x203
-		? (uint64_t)get32(head + HDR_INITRD_ADDR_MAX) + 1 : 0x38000000ULL;
-	ki->cmdline_size = get32(head + HDR_CMDLINE_SIZE);
+		? (uint64_t)le32(head + HDR_INITRD_ADDR_MAX) + 1 : 0x38000000ULL;
+	ki->cmdline_size = le32(head + HDR_CMDLINE_SIZE);
 	if (ki->cmdline_size == 0)  /* the limit before 2.06 said otherwise */
 		ki->cmdline_size = 255;
 	ki->setup_header_len = (size_t)(hdr_end - HDR_START);
@@ -442,8 +402,8 @@ static int find_pvh_note(const uint8_t *p, uint64_t len, unsigned seg,
 	uint64_t off = 0;
 
 	while (len - off >= 12) {
-		uint64_t namesz = get32(p + off), descsz = get32(p + off + 4);
-		uint32_t type = get32(p + off + 8);
+		uint64_t namesz = le32(p + off), descsz = le32(p + off + 4);
+		uint32_t type = le32(p + off + 8);
 		uint64_t name = off + 12;
 		uint64_t desc = name + ((namesz + 3) & ~3ULL);
 		uint64_t next = desc + ((descsz + 3) & ~3ULL);
@@ -455,9 +415,9 @@ static int find_pvh_note(const uint8_t *p, uint64_t len, unsigned seg,
 		if (namesz == 4 && memcmp(p + name, "Xen", 4) == 0 &&
 		    type == XEN_ELFNOTE_PHYS32_ENTRY) {
 			if (descsz == 4)
-				ki->pvh_entry = get32(p + desc);
+				ki->pvh_entry = le32(p + desc);
 			else if (descsz == 8)
-				ki->pvh_entry = get64(p + desc);
+				ki->pvh_entry = le64(p + desc);
 			else
 				return fail(err, errlen, f->path, "Xen PVH entry note in segment "
 				            "%u has %" PRIu64 " bytes, need 4 or 8", seg, descsz);
@@ -497,16 +457,16 @@ static int load_elf(struct memory *m, const struct kfile *f,
 	if (head[5] != ELFDATA2LSB)
 		return fail(err, errlen, f->path, "bad ELF data encoding %u, need "
 		            "little-endian (1)", head[5]);
-	if (get16(head + 18) != EM_X86_64)
+	if (le16(head + 18) != EM_X86_64)
 		return fail(err, errlen, f->path, "ELF for machine %u, need x86-64 (62)",
-		            get16(head + 18));
+		            le16(head + 18));
 
-	entry = get64(head + 24);
-	phoff = get64(head + 32);
-	phnum = get16(head + 56);
-	if (get16(head + 54) != ELF_PHDR_SIZE)
+	entry = le64(head + 24);
+	phoff = le64(head + 32);
+	phnum = le16(head + 56);
+	if (le16(head + 54) != ELF_PHDR_SIZE)
 		return fail(err, errlen, f->path, "program header size %u, need %d",
-		            get16(head + 54), ELF_PHDR_SIZE);
+		            le16(head + 54), ELF_PHDR_SIZE);
 	if (phnum == 0)
 		return fail(err, errlen, f->path, "no loadable segments");
 	if (phnum == PN_XNUM)
@@ -525,9 +485,9 @@ static int load_elf(struct memory *m, const struct kfile *f,
 	/* Pass 1: every segment on its own. */
 	for (i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + (uint64_t)i * ELF_PHDR_SIZE;
-		uint32_t type = get32(p);
-		uint64_t off = get64(p + 8), paddr = get64(p + 24);
-		uint64_t filesz = get64(p + 32), memsz = get64(p + 40);
+		uint32_t type = le32(p);
+		uint64_t off = le64(p + 8), paddr = le64(p + 24);
+		uint64_t filesz = le64(p + 32), memsz = le64(p + 40);
 
 		if (type != PT_LOAD && type != PT_NOTE)
 			continue;
@@ -578,15 +538,15 @@ static int load_elf(struct memory *m, const struct kfile *f,
 	 * them, so comparing every pair costs nothing. */
 	for (i = 0; i < phnum; i++) {
 		const uint8_t *a = ph + (uint64_t)i * ELF_PHDR_SIZE;
-		if (get32(a) != PT_LOAD || get64(a + 40) == 0)
+		if (le32(a) != PT_LOAD || le64(a + 40) == 0)
 			continue;
 		for (j = i + 1; j < phnum; j++) {
 			const uint8_t *b = ph + (uint64_t)j * ELF_PHDR_SIZE;
-			if (get32(b) != PT_LOAD || get64(b + 40) == 0)
+			if (le32(b) != PT_LOAD || le64(b + 40) == 0)
 				continue;
 			/* Pass 1 showed neither range wraps. */
-			if (get64(a + 24) < get64(b + 24) + get64(b + 40) &&
-			    get64(b + 24) < get64(a + 24) + get64(a + 40)) {
+			if (le64(a + 24) < le64(b + 24) + le64(b + 40) &&
+			    le64(b + 24) < le64(a + 24) + le64(a + 40)) {
 				fail(err, errlen, f->path, "segments %u and %u overlap", i, j);
 				goto out;
 			}
@@ -602,9 +562,9 @@ static int load_elf(struct memory *m, const struct kfile *f,
 	ki->pvh_entry = 0;
 	for (i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + (uint64_t)i * ELF_PHDR_SIZE;
-		uint32_t type = get32(p);
-		uint64_t off = get64(p + 8), paddr = get64(p + 24);
-		uint64_t filesz = get64(p + 32), memsz = get64(p + 40);
+		uint32_t type = le32(p);
+		uint64_t off = le64(p + 8), paddr = le64(p + 24);
+		uint64_t filesz = le64(p + 32), memsz = le64(p + 40);
 
 		if (type == PT_LOAD && memsz > 0) {
 			/* Checked in pass 1: [paddr, paddr+memsz) is RAM. */
@@ -665,7 +625,7 @@ int loader_load_kernel(struct memory *m, const char *path,
 	if (rc == 0) {
 		if (n >= 4 && memcmp(head, "\x7f" "ELF", 4) == 0) {
 			rc = load_elf(m, &f, head, ki, err, errlen);
-		} else if (n >= HDR_VERSION && get16(head + HDR_BOOT_FLAG) == 0xaa55 &&
+		} else if (n >= HDR_VERSION && le16(head + HDR_BOOT_FLAG) == 0xaa55 &&
 		           memcmp(head + HDR_MAGIC, "HdrS", 4) == 0) {
 			/* A bzImage's version field is at 0x206: n >= 0x206 holds it
 			 * only when the file is longer still. */
@@ -819,37 +779,37 @@ int loader_setup_boot_params(struct memory *m, struct kernel_info *ki,
 	if (ki->format == KERNEL_BZIMAGE) {
 		memcpy(bp + HDR_START, ki->setup_header, ki->setup_header_len);
 		if (ki->load_start < X86_HOLE_END)
-			put32(bp + HDR_CODE32_START, (uint32_t)ki->load_start);
+			put_le32(bp + HDR_CODE32_START, (uint32_t)ki->load_start);
 	} else {
-		put16(bp + HDR_BOOT_FLAG, 0xaa55);
+		put_le16(bp + HDR_BOOT_FLAG, 0xaa55);
 		memcpy(bp + HDR_MAGIC, "HdrS", 4);
-		put16(bp + HDR_VERSION, 0x20f);
+		put_le16(bp + HDR_VERSION, 0x20f);
 	}
 	bp[HDR_TYPE_OF_LOADER] = LOADER_TYPE_UNKNOWN;
 	bp[HDR_LOADFLAGS] |= LOADED_HIGH | CAN_USE_HEAP;
-	put16(bp + HDR_HEAP_END_PTR, HEAP_END);
+	put_le16(bp + HDR_HEAP_END_PTR, HEAP_END);
 
 	memcpy(cl, cmdline, len + 1);
-	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)X86_CMDLINE);
-	put32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(X86_CMDLINE >> 32));
+	put_le32(bp + HDR_CMD_LINE_PTR, (uint32_t)X86_CMDLINE);
+	put_le32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(X86_CMDLINE >> 32));
 
 	if (ki->initrd_size) {
-		put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)ki->initrd_addr);
-		put32(bp + HDR_RAMDISK_SIZE, (uint32_t)ki->initrd_size);
-		put32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(ki->initrd_addr >> 32));
-		put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(ki->initrd_size >> 32));
+		put_le32(bp + HDR_RAMDISK_IMAGE, (uint32_t)ki->initrd_addr);
+		put_le32(bp + HDR_RAMDISK_SIZE, (uint32_t)ki->initrd_size);
+		put_le32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(ki->initrd_addr >> 32));
+		put_le32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(ki->initrd_size >> 32));
 	}
 
 	n = loader_e820(m, map, BP_E820_MAX);
 	bp[BP_E820_ENTRIES] = (uint8_t)n;
 	for (i = 0; i < n; i++) {
 		uint8_t *e = bp + BP_E820_TABLE + i * BP_E820_ENTRY_SIZE;
-		put64(e, map[i].addr);
-		put64(e + 8, map[i].size);
-		put32(e + 16, map[i].type);
+		put_le64(e, map[i].addr);
+		put_le64(e + 8, map[i].size);
+		put_le32(e + 16, map[i].type);
 	}
 
-	put64(bp + BP_ACPI_RSDP_ADDR, rsdp_addr);
+	put_le64(bp + BP_ACPI_RSDP_ADDR, rsdp_addr);
 	ki->boot_params = X86_BOOT_PARAMS;
 	ki->cmdline_addr = X86_CMDLINE;
 	return 0;
