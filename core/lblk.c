@@ -12,7 +12,7 @@ static const char *const OPTIONS[] = { "path", "readonly", "cow", "serial", "que
 static int l_blk(lua_State *L)
 {
 	struct blk_opts o = { 0 };
-	lua_Integer size = 128;
+	uint16_t size = 128;
 	uint16_t num_max[1];
 	uint8_t config[BLK_CONFIG_LEN];
 	char err[512];
@@ -46,14 +46,13 @@ static int l_blk(lua_State *L)
 		o.serial = lua_tostring(L, -1);
 	}
 	if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
-		size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-		if (size < 4 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
-			return luaL_argerror(L, 1, "option 'queue' must be a power of 2 from 4 to 32768");
+		/* a request is at least a header, a buffer and a status */
+		size = vmlua_queuesize(L, -1, 1, "option 'queue'", 4);
 	}
 	b = blk_open(&o, err, sizeof(err));
 	if (!b)
 		return vmlua_fail(L, err);
-	num_max[0] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
+	num_max[0] = size;
 	blk_config(b, (unsigned)size, config);
 	d = vmlua_newdevice(L, VIRTIO_ID_BLOCK, 1, num_max, blk_features(b), config,
 	                    BLK_CONFIG_LEN);

@@ -187,14 +187,10 @@ static int l_device(lua_State *L)
 		return luaL_argerror(L, 1, lua_pushfstring(L,
 		        "field 'queues' must list 1..%d queue sizes", VDEV_MAX_QUEUES));
 	for (i = 1; i <= n; i++) {
-		lua_Integer s;
 		lua_rawgeti(L, -1, i);
-		s = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-		if (s < 1 || s > VIRTQ_MAX_SIZE || (s & (s - 1)))
-			return luaL_argerror(L, 1, lua_pushfstring(L,
-			        "queues[%I] must be a power of 2 up to 32768", i));
-		num_max[i - 1] = (uint16_t)(s == VIRTQ_MAX_SIZE ? 0x8000 : s);
-		lua_pop(L, 1);
+		lua_pushfstring(L, "queues[%I]", i);
+		num_max[i - 1] = vmlua_queuesize(L, -2, 1, lua_tostring(L, -1), 1);
+		lua_pop(L, 2);
 	}
 	lua_getfield(L, 1, "features");
 	features = check_features(L, lua_gettop(L));
@@ -280,6 +276,16 @@ static int d_queue(lua_State *L)
 }
 
 /* Driver side. */
+uint16_t vmlua_queuesize(lua_State *L, int idx, int arg, const char *what, unsigned min)
+{
+	lua_Integer n = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : 0;
+
+	if (n < min || n > VIRTQ_MAX_SIZE || (n & (n - 1)))
+		luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a power of 2 from %d to %d",
+		                                      what, (int)min, VIRTQ_MAX_SIZE));
+	return (uint16_t)n;
+}
+
 void vmlua_device_attach(lua_State *L, int dev, int mem)
 {
 	struct ldev *v = checkdev(L, dev);

@@ -119,7 +119,7 @@ static int l_net(lua_State *L)
 {
 	uint8_t mac[6] = { 0x52, 0x54, 0x00 }, config[NET_CONFIG_LEN];
 	uint16_t num_max[2];
-	lua_Integer size = 256;
+	uint16_t size = 256;
 	struct lsw *w = NULL;
 	struct net *n;
 	struct vdev *d;
@@ -187,9 +187,7 @@ static int l_net(lua_State *L)
 		has_hook = 1;
 	}
 	if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
-		size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-		if (size < 4 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
-			return luaL_argerror(L, 1, "option 'queue' must be a power of 2 from 4 to 32768");
+		size = vmlua_queuesize(L, -1, 1, "option 'queue'", 4);
 	}
 	sandbox = vmlua_optboolean(L, 1, "sandbox", 1);
 	lua_settop(L, 1);
@@ -201,7 +199,7 @@ static int l_net(lua_State *L)
 		net_free(n);
 		return vmlua_fail(L, err);
 	}
-	num_max[0] = num_max[1] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
+	num_max[0] = num_max[1] = size;
 	net_config(n, config);
 	d = vmlua_newdevice(L, VIRTIO_ID_NET, 2, num_max, net_features(), config, NET_CONFIG_LEN);
 	d->backend = &net_backend;

@@ -7,7 +7,7 @@
 
 static int l_rng(lua_State *L)
 {
-	lua_Integer size = 64;
+	uint16_t size = 64;
 	uint16_t num_max[1];
 	struct vdev *d;
 
@@ -17,14 +17,11 @@ static int l_rng(lua_State *L)
 		static const char *const options[] = { "queue", NULL };
 		vmlua_checkoptions(L, 1, options);
 		if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
-			size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-			if (size < 1 || size > VIRTQ_MAX_SIZE || (size & (size - 1)))
-				return luaL_argerror(L, 1,
-				        "option 'queue' must be a power of 2 up to 32768");
+			size = vmlua_queuesize(L, -1, 1, "option 'queue'", 1);
 		}
 		lua_pop(L, 1);
 	}
-	num_max[0] = (uint16_t)(size == VIRTQ_MAX_SIZE ? 0x8000 : size);
+	num_max[0] = size;
 	d = vmlua_newdevice(L, VIRTIO_ID_RNG, 1, num_max, RNG_FEATURES, NULL, 0);
 	d->backend = &rng_backend;
 	return 1;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "errbuf.h"
 #include "mconsole.h"
 #include "ttyesc.h"
@@ -143,13 +144,6 @@ static int l_uml_vm(lua_State *L)
 
 static int mcon_connect(struct luml *u, char *err, size_t errlen);
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Why the child ended, from its wait status. */
 static void push_end(lua_State *L, int status)
 {
@@ -180,7 +174,7 @@ static int u_poll(lua_State *L)
 
 	vmlua_checknargs(L, 2);
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
-	deadline = now() + timeout;
+	deadline = clock_now() + timeout;
 	/* What came while an mconsole request waited comes first. */
 	memcpy(buf, u->pend, u->npend);
 	n = u->npend;
@@ -211,7 +205,7 @@ static int u_poll(lua_State *L)
 		}
 		if (n)
 			break;
-		ms = (int)((deadline - now()) * 1000 + 0.999);
+		ms = (int)((deadline - clock_now()) * 1000 + 0.999);
 		if (ms <= 0)
 			break;
 		if (out_fd >= 0)
@@ -353,7 +347,7 @@ static int mcon_connect(struct luml *u, char *err, size_t errlen)
 static int mcon_request(struct luml *u, const char *cmd, size_t len, double timeout,
                         struct mconsole_reply *r, char *err, size_t errlen)
 {
-	double deadline = now() + timeout;
+	double deadline = clock_now() + timeout;
 	int sent = 0, rc, ended = 0;
 
 	for (;;) {
@@ -381,7 +375,7 @@ static int mcon_request(struct luml *u, const char *cmd, size_t len, double time
 		}
 		if (ended || uml_vm_reap(u->vm, NULL))
 			return errbuf_set(err, errlen, "linux.uml ended before it answered"), -1;
-		ms = (int)((deadline - now()) * 1000 + 0.999);
+		ms = (int)((deadline - clock_now()) * 1000 + 0.999);
 		if (ms <= 0) {
 			if (sent)
 				return errbuf_set(err, errlen, "no reply within %g s", timeout), -1;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "vhost_user.h"
 #include "vmlua.h"
 
@@ -98,13 +99,6 @@ static int v_close(lua_State *L)
 	return 0;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* srv:poll([timeout]) -> true: serve what arrives within timeout
  * seconds (default 0: only what is there now). */
 static int v_poll(lua_State *L)
@@ -114,13 +108,13 @@ static int v_poll(lua_State *L)
 
 	vmlua_checknargs(L, 2);
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
-	deadline = now() + timeout;
+	deadline = clock_now() + timeout;
 	for (;;) {
 		struct pollfd pfd[VU_MAX_POLLFDS + 1];
 		int n = vu_pollfds(&v->s, pfd), ms, rc;
 
 		pfd[n] = (struct pollfd){ vmlua_interrupt_fd(), POLLIN, 0 };
-		ms = (int)((deadline - now()) * 1000 + 0.999);
+		ms = (int)((deadline - clock_now()) * 1000 + 0.999);
 		rc = poll(pfd, (nfds_t)n + 1, ms > 0 ? ms : 0);
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));

@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 
+#include "clock.h"
 #include "device.h"
 #include "kvm.h"
 #include "memory.h"
@@ -223,13 +224,6 @@ static int m_start(lua_State *L)
 	return 1;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * vm:poll([timeout]) -> output, exit, detail
  *
@@ -253,7 +247,7 @@ static int m_poll(lua_State *L)
 
 	vmlua_checknargs(L, 2);
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
-	deadline = now() + timeout;
+	deadline = clock_now() + timeout;
 	for (;;) {
 		int ms, rc, base;
 		unsigned i, q;
@@ -262,7 +256,7 @@ static int m_poll(lua_State *L)
 		e = kvm_vm_exit_reason(v->vm, detail, sizeof(detail));
 		if (n || e != VM_EXIT_NONE)
 			break;
-		ms = (int)((deadline - now()) * 1000 + 0.999);
+		ms = (int)((deadline - clock_now()) * 1000 + 0.999);
 		if (ms <= 0)
 			break;
 		pfd[0] = (struct pollfd){ kvm_vm_event_fd(v->vm), POLLIN, 0 };

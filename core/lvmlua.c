@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "vmlua.h"
 
 void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
@@ -207,10 +208,8 @@ void vmlua_interrupt_clear(void)
 /* monotonic() -> seconds on a clock that never jumps, as a float */
 static int l_monotonic(lua_State *L)
 {
-	struct timespec ts;
 	vmlua_checknargs(L, 0);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	lua_pushnumber(L, clock_now());
 	return 1;
 }
 

@@ -41,6 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "errbuf.h"
 #include "mconsole.h"
 
@@ -210,22 +211,15 @@ int mconsole_recv(int fd, struct mconsole_reply *r, char *err, size_t errlen)
 	return 1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mconsole_request(int fd, const char *cmd, size_t len, int timeout_ms,
                      struct mconsole_reply *r, char *err, size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = (clock_ns() / 1000000) + timeout_ms;
 	int rc = mconsole_send(fd, cmd, len, err, errlen);
 
 	while (rc == 0) {
 		struct pollfd p = { fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - (clock_ns() / 1000000);
 
 		rc = mconsole_recv(fd, r, err, errlen);
 		if (rc != 0)

@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include <slirp/libslirp.h>
+#include "clock.h"
 #include "errbuf.h"
 #include "sandbox.h"
 #include "slirp.h"
@@ -72,13 +73,6 @@ struct slink {
 	unsigned npfd, cap;
 	uint64_t dropped;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void wake(int fd)
 {
@@ -148,7 +142,7 @@ static void cb_guest_error(const char *msg, void *opaque)
 static int64_t cb_clock_get_ns(void *opaque)
 {
 	(void)opaque;
-	return now_ns();
+	return clock_ns();
 }
 
 static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
@@ -258,7 +252,7 @@ static void *run(void *arg)
 		return NULL;
 	for (;;) {
 		uint32_t timeout = 1000;
-		int64_t ms = now_ns() / 1000000;
+		int64_t ms = clock_ns() / 1000000;
 		struct stimer *t;
 		struct frame *in, *f;
 		int rc, stop;
@@ -291,7 +285,7 @@ static void *run(void *arg)
 			slirp_input(s->slirp, f->data, (int)f->len);
 		free_frames(in);
 		slirp_pollfds_poll(s->slirp, rc < 0 && errno != EINTR, get_revents, s);
-		ms = now_ns() / 1000000;
+		ms = clock_ns() / 1000000;
 		for (t = s->timers; t; ) {
 			struct stimer *next = t->next;  /* the callback may free t */
 			if (t->expire_ms >= 0 && t->expire_ms <= ms) {

@@ -48,6 +48,9 @@ struct vdev *vmlua_checkdevice(lua_State *L, int idx);
 struct vdev *vmlua_newdevice(lua_State *L, uint32_t id, unsigned nqueues,
                              const uint16_t *num_max, uint64_t features,
                              const void *config, uint32_t config_len);
+/* A virtqueue size at idx: a power of 2 from min to 32768, else an
+ * argument error on arg: "<what> must be a power of 2 from <min> to 32768". */
+uint16_t vmlua_queuesize(lua_State *L, int idx, int arg, const char *what, unsigned min);
 /* Attach the Device at dev to the Memory at mem, which it keeps alive. */
 void vmlua_device_attach(lua_State *L, int dev, int mem);
 /* The vhost-user server at idx (lvhost.c). */

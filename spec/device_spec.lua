@@ -25,7 +25,7 @@ describe("vmlua.Device", function()
       assert.has_error(function() core.device{ id = 4 } end,
         "bad argument #1 to 'device' (field 'queues' must be a list of queue sizes)")
       assert.has_error(function() core.device{ id = 4, queues = { 6 } } end,
-        "bad argument #1 to 'device' (queues[1] must be a power of 2 up to 32768)")
+        "bad argument #1 to 'device' (queues[1] must be a power of 2 from 1 to 32768)")
       assert.has_error(function() core.device{ id = 4, queues = { 8 }, features = { 64 } } end,
         "bad argument #1 to 'device' (features[1] must be a bit number 0..63)")
       assert.has_error(function() core.device{ id = 4, queues = { 8 }, config = ("x"):rep(257) } end,

@@ -11,7 +11,7 @@ describe("vmlua.virtio.rng", function()
 
   it("checks its options, naming them", function()
     assert.has_error(function() virtio.rng{ queue = 6 } end,
-      "bad argument #1 to 'rng' (option 'queue' must be a power of 2 up to 32768)")
+      "bad argument #1 to 'rng' (option 'queue' must be a power of 2 from 1 to 32768)")
     assert.has_error(function() virtio.rng{ size = 8 } end,
       "bad argument #1 to 'rng' (unknown option 'size' (queue))")
     assert.has_error(function() virtio.rng("x") end,
