@@ -77,7 +77,8 @@ CORE_OBJS = \
 	$(B)/core/lconsole.o \
 	$(B)/core/sandbox.o \
 	$(B)/core/lsandbox.o \
-	$(B)/core/lvmlua.o
+	$(B)/core/lhelpers.o \
+	$(B)/core/linit.o
 
 MAIN_OBJS = $(B)/core/main.o $(B)/core/lreadline.o
 

@@ -366,16 +366,6 @@ static void check_dev_memory(lua_State *L, struct ldev *v)
 		luaL_error(L, "attempt to use a closed " VMLUA_MEMORY);
 }
 
-void vmlua_device_push_memory(lua_State *L, int dev)
-{
-	lua_getiuservalue(L, dev, 2);
-	if (lua_istable(L, -1))
-		lua_getfield(L, -1, "memory");
-	else
-		lua_pushnil(L);
-	lua_remove(L, -2);
-}
-
 static int d_notify(lua_State *L)
 {
 	struct ldev *v = checkdev(L, 1);

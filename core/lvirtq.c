@@ -105,14 +105,18 @@ static int chain_gone(lua_State *L, struct lchain *c)
 }
 
 /* Push the Memory object behind the Virtqueue at qidx: its own (a
- * virtqueue()), or its Device's. */
+ * virtqueue()), or its owner's, which an owner keeps at field "memory" of
+ * its second user value (see vmlua_push_virtq). */
 static void push_queue_memory(lua_State *L, int qidx)
 {
 	lua_getiuservalue(L, qidx, 1);
 	if (!luaL_testudata(L, -1, VMLUA_MEMORY)) {
-		int owner = lua_gettop(L);
-		vmlua_device_push_memory(L, owner);
-		lua_remove(L, owner);
+		if (lua_getiuservalue(L, -1, 2) == LUA_TTABLE)
+			lua_getfield(L, -1, "memory");
+		else
+			lua_pushnil(L);
+		lua_replace(L, -3);
+		lua_pop(L, 1);
 	}
 }
 

@@ -1,15 +1,15 @@
 /*
- * vmlua.h - what every Lua binding in core/ shares: the metatable names,
- * the registration functions that luaopen_vmlua_core calls, and a few
- * argument helpers.  Logic files (memory.c, loader.c, ...) do not include
- * this header: they know nothing of Lua.
+ * vmlua.h - what the Lua bindings in core/ know of one another: the
+ * metatable names, the registration functions that linit.c calls, and
+ * the functions one binding offers another.  The helpers they all use
+ * are in lhelpers.h.  Logic files (memory.c, loader.c, ...) do not
+ * include this header: they know nothing of Lua.
  */
 #ifndef VMLUA_H
 #define VMLUA_H
 
 #include <stdint.h>
-#include <lua.h>
-#include <lauxlib.h>
+#include "lhelpers.h"
 
 #define VMLUA_VERSION "vmlua 0.1.0"
 
@@ -69,7 +69,9 @@ struct lvirtq;
 struct virtq;
 struct lvirtq *vmlua_checkvirtq(lua_State *L, int idx);
 struct virtq *vmlua_virtq(struct lvirtq *v);
-/* Push a Virtqueue for a queue that the object at `owner` holds. */
+/* Push a Virtqueue for a queue that the object at `owner` holds.  The
+ * owner is a Memory, or an object (a Device) that keeps its Memory, once
+ * it has one, at field "memory" of a table in its second user value. */
 void vmlua_push_virtq(lua_State *L, struct virtq *q, int owner);
 
 int luaopen_vmlua_core(lua_State *L);
@@ -83,66 +85,9 @@ struct memory *vmlua_newmemory(lua_State *L);
 void vmlua_memory_busy(struct memory *m, int delta);
 /* Has the Memory this struct lives in been closed? */
 int vmlua_memory_closed(struct memory *m);
-/* Push the Memory a Device is attached to (or nil). */
-void vmlua_device_push_memory(lua_State *L, int dev);
 
 /* The loaded kernel's facts (loader.h) behind the vmlua.Kernel at idx. */
 struct kernel_info;
 const struct kernel_info *vmlua_checkkernel(lua_State *L, int idx);
-
-/*
- * Process-wide interrupt request (SIGINT).  The executable's signal
- * handler calls vmlua_interrupt(); anything that blocks in a loop
- * (vm:wait) polls vmlua_interrupt_fd() and raises "interrupted" when it
- * becomes readable.  vmlua_interrupt_clear() drains it.  This is the one
- * piece of state shared by every VM in a process, as a signal is.
- */
-void vmlua_interrupt(void);
-int vmlua_interrupt_fd(void);
-void vmlua_interrupt_clear(void);
-
-/*
- * Create metatable `name` with metamethods `meta` and methods `methods`
- * (reached through __index), and leave nothing on the stack.
- */
-void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
-                    const luaL_Reg *methods);
-
-/*
- * A size argument: an integer number of bytes, or a string such as
- * "256M", "5G", "4096", "64K" (binary units).  Raises an argument error
- * naming `what` otherwise.
- */
-uint64_t vmlua_checksize(lua_State *L, int idx, const char *what);
-
-/* Field k of the table at t as an integer, or an argument error on
- * argument `arg`: "<what> must be an integer" (what: "field 'k'" if NULL). */
-lua_Integer vmlua_intfield(lua_State *L, int t, const char *k, int arg,
-                           const char *what);
-
-/* An unsigned 64-bit address argument (a Lua integer, taken as unsigned). */
-uint64_t vmlua_checkaddr(lua_State *L, int idx);
-
-/* luaL_fileresult's sibling for functions that have a message, not errno:
- * pushes nil, msg and returns 2. */
-int vmlua_fail(lua_State *L, const char *msg);
-
-/* Check that the function got at most `max` arguments
- * ("no more than 2 arguments expected, got 3"), as luaposix does. */
-void vmlua_checknargs(lua_State *L, int max);
-/* Raise an argument error naming the first key of the options table at
- * idx that is not one of names (NULL-terminated), and listing them. */
-void vmlua_checkoptions(lua_State *L, int idx, const char *const *names);
-/* The boolean option `key` of the table at idx, or dflt when it is nil;
- * anything else raises "option 'key' must be a boolean". */
-int vmlua_optboolean(lua_State *L, int idx, const char *key, int dflt);
-/* A Lua function kept for C to call later (from the main thread). */
-struct vmlua_fn {
-	lua_State *L;
-	int ref;
-};
-/* The function at idx; NULL when out of memory. */
-struct vmlua_fn *vmlua_fn_new(lua_State *L, int idx);
-void vmlua_fn_free(struct vmlua_fn *f);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * lvmlua.c - the Lua C module vmlua.core: one table built from every
- * binding in core/, plus the helpers those bindings share.  It sets no
- * globals; `require "vmlua.core"` returns the table.
+ * lhelpers.c - what every Lua binding in core/ shares: classes, argument
+ * and option checks, sizes, kept callbacks, and the interrupt pipe.  It
+ * calls into no other file of ours, so every binding can lean on it (as
+ * Lua's bindings lean on lauxlib.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,11 +10,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "vmlua.h"
+#include "lhelpers.h"
 
 void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                     const luaL_Reg *methods)
@@ -203,46 +202,4 @@ void vmlua_interrupt_clear(void)
 	int fd = vmlua_interrupt_fd();
 	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
 		;
-}
-
-/* monotonic() -> seconds on a clock that never jumps, as a float */
-static int l_monotonic(lua_State *L)
-{
-	vmlua_checknargs(L, 0);
-	lua_pushnumber(L, clock_now());
-	return 1;
-}
-
-/* size(s) -> bytes: "256M", "5G", or a whole number */
-static int l_size(lua_State *L)
-{
-	vmlua_checknargs(L, 1);
-	lua_pushinteger(L, (lua_Integer)vmlua_checksize(L, 1, "size"));
-	return 1;
-}
-
-int luaopen_vmlua_core(lua_State *L)
-{
-	lua_newtable(L);
-	lua_pushcfunction(L, l_monotonic);
-	lua_setfield(L, -2, "monotonic");
-	lua_pushcfunction(L, l_size);
-	lua_setfield(L, -2, "size");
-	vmlua_memory_register(L);
-	vmlua_loader_register(L);
-	vmlua_acpi_register(L);
-	vmlua_vm_register(L);
-	vmlua_tty_register(L);
-	vmlua_virtq_register(L);
-	vmlua_device_register(L);
-	vmlua_uml_register(L);
-	vmlua_vhost_register(L);
-	vmlua_rng_register(L);
-	vmlua_blk_register(L);
-	vmlua_net_register(L);
-	vmlua_console_register(L);
-	vmlua_sandbox_register(L);
-	lua_pushliteral(L, VMLUA_VERSION);
-	lua_setfield(L, -2, "_VERSION");
-	return 1;
 }
