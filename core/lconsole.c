@@ -22,7 +22,7 @@ static void call_output(struct vcon *c, const uint8_t *data, size_t len, void *o
 		return;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, o->ref);
 	lua_pushlstring(L, (const char *)data, len);
-	vmlua_pcall_hook(L, 1, "console output");
+	vmlua_pcall_hook(L, 1, 0, "console output");
 }
 
 static void free_output(struct vcon *c)

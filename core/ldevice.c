@@ -44,34 +44,6 @@ struct vdev *vmlua_checkdevice(lua_State *L, int idx)
 	return &checkdev(L, idx)->d;
 }
 
-static int traceback(lua_State *L)
-{
-	luaL_traceback(L, L, lua_tostring(L, 1), 1);
-	return 1;
-}
-
-int vmlua_pcall_hook(lua_State *L, int nargs, const char *what)
-{
-	int base = lua_gettop(L) - nargs, rc;
-	struct memory_guard *guard;
-	lua_pushcfunction(L, traceback);
-	lua_insert(L, base);
-	/* A transport may call us inside a SIGBUS guard (vhost_user.c); a
-	 * jump must never cross Lua's frames, so the hook runs unguarded
-	 * (its own accesses to guest memory guard themselves). */
-	guard = memory_guard_suspend();
-	rc = lua_pcall(L, nargs, 0, base);
-	memory_guard_resume(guard);
-	if (rc != LUA_OK) {
-		fprintf(stderr, "vmlua: error in %s hook: %s\n", what,
-		        lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
-		fflush(stderr);
-		lua_pop(L, 1);
-	}
-	lua_remove(L, base);
-	return rc;
-}
-
 /* Push the Device userdata for d (it is alive: we were called from it). */
 static int push_self(lua_State *L, struct vdev *d)
 {
@@ -104,8 +76,10 @@ static void on_event(struct vdev *d, enum vdev_event e, unsigned arg)
 
 	if (!(v->hooks & (1u << e)))
 		return;           /* no hook: stay out of Lua */
-	if (!lua_checkstack(L, 8) || !push_self(L, d)) {
-		lua_settop(L, lua_gettop(L) - 1);
+	if (!lua_checkstack(L, 8))
+		return;           /* nothing pushed */
+	if (!push_self(L, d)) {
+		lua_pop(L, 1);    /* the nil push_self left */
 		return;
 	}
 	self = lua_gettop(L);
@@ -134,7 +108,7 @@ static void on_event(struct vdev *d, enum vdev_event e, unsigned arg)
 	default:
 		break;
 	}
-	if (vmlua_pcall_hook(L, nargs, vdev_event_name(e)) != LUA_OK &&
+	if (vmlua_pcall_hook(L, nargs, 0, vdev_event_name(e)) != LUA_OK &&
 	    e != VDEV_EV_ERROR)
 		vdev_fail(d, VDEV_HOOK_ERROR);
 	lua_settop(L, self - 1);

@@ -1,8 +1,9 @@
 /*
  * lhelpers.c - what every Lua binding in core/ shares: classes, argument
- * and option checks, sizes, kept callbacks, and the interrupt pipe.  It
- * calls into no other file of ours, so every binding can lean on it (as
- * Lua's bindings lean on lauxlib.c).
+ * and option checks, sizes, kept callbacks and calling them, and the
+ * interrupt pipe.  It calls no other binding (only memory.c, to step out
+ * of a SIGBUS guard around a hook), so every binding can lean on it, as
+ * Lua's libraries lean on lauxlib.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "lhelpers.h"
+#include "memory.h"
 
 void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                     const luaL_Reg *methods)
@@ -165,6 +167,34 @@ void vmlua_fn_free(struct vmlua_fn *f)
 		return;
 	luaL_unref(f->L, LUA_REGISTRYINDEX, f->ref);
 	free(f);
+}
+
+static int traceback(lua_State *L)
+{
+	luaL_traceback(L, L, lua_tostring(L, 1), 1);
+	return 1;
+}
+
+int vmlua_pcall_hook(lua_State *L, int nargs, int nresults, const char *what)
+{
+	int base = lua_gettop(L) - nargs, rc;
+	struct memory_guard *guard;
+	lua_pushcfunction(L, traceback);
+	lua_insert(L, base);
+	/* A transport may call us inside a SIGBUS guard (vhost_user.c); a
+	 * jump must never cross Lua's frames, so the hook runs unguarded
+	 * (its own accesses to guest memory guard themselves). */
+	guard = memory_guard_suspend();
+	rc = lua_pcall(L, nargs, nresults, base);
+	memory_guard_resume(guard);
+	if (rc != LUA_OK) {
+		fprintf(stderr, "vmlua: error in %s hook: %s\n", what,
+		        lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
+		fflush(stderr);
+		lua_pop(L, 1);
+	}
+	lua_remove(L, base);
+	return rc;
 }
 
 /*

@@ -63,4 +63,12 @@ struct vmlua_fn {
 struct vmlua_fn *vmlua_fn_new(lua_State *L, int idx);
 void vmlua_fn_free(struct vmlua_fn *f);
 
+/*
+ * Call the function below nargs arguments on top of L, protected, with a
+ * traceback, keeping nresults results; an error is reported on stderr as
+ * "vmlua: error in <what> hook: ..." (nothing is left on the stack) and
+ * its status returned.  Every callback into Lua from C goes through here.
+ */
+int vmlua_pcall_hook(lua_State *L, int nargs, int nresults, const char *what);
+
 #endif

@@ -67,12 +67,8 @@ static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *le
 	lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
 	lua_pushlstring(L, (const char *)frame, *len);
 	lua_pushstring(L, dir == NET_DIR_TX ? "tx" : "rx");
-	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-		fprintf(stderr, "vmlua: error in frame hook: %s; frame dropped\n",
-		        lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
-		lua_pop(L, 1);
-		return -1;
-	}
+	if (vmlua_pcall_hook(L, 2, 1, "frame") != LUA_OK)
+		return -1;      /* the frame is dropped */
 	if (lua_type(L, -1) == LUA_TSTRING) {
 		size_t l;
 		const char *s = lua_tolstring(L, -1, &l);

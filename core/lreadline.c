@@ -62,7 +62,9 @@ static char *candidate(const char *text, int state)
 		lua_rawgeti(L, LUA_REGISTRYINDEX, ed.complete_ref);
 		lua_pushstring(L, rl_line_buffer ? rl_line_buffer : "");
 		lua_pushinteger(L, rl_point);
-		if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+		if (vmlua_pcall_hook(L, 2, 1, "completion") != LUA_OK)
+			return NULL;
+		if (!lua_istable(L, -1)) {
 			lua_pop(L, 1);
 			return NULL;
 		}

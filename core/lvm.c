@@ -154,11 +154,8 @@ static int m_add_device(lua_State *L)
 		return luaL_error(L, "out of memory");
 	mmio_init(&ld->t, d);
 	ld->dev = d;
-	rc = kvm_vm_add_mmio(v->vm, base, MMIO_WINDOW_SIZE, dev_read, dev_write, ld);
-	if (rc < 0) {
-		free(ld);
-		return vmlua_fail(L, "no room for another MMIO region");
-	}
+	/* The interrupt first: once the MMIO table holds ld, ld must live
+	 * as long as the machine, so nothing may fail after it. */
 	ld->irqfd = kvm_vm_irqfd(v->vm, (unsigned)gsi);
 	if (ld->irqfd < 0) {
 		int e = -ld->irqfd;
@@ -166,6 +163,11 @@ static int m_add_device(lua_State *L)
 		lua_pushnil(L);
 		lua_pushfstring(L, "KVM_IRQFD (gsi %d): %s", (int)gsi, strerror(e));
 		return 2;
+	}
+	rc = kvm_vm_add_mmio(v->vm, base, MMIO_WINDOW_SIZE, dev_read, dev_write, ld);
+	if (rc < 0) {
+		free(ld);       /* its irqfd is the machine's, closed with it */
+		return vmlua_fail(L, "no room for another MMIO region");
 	}
 	/* Kicks go straight to an eventfd; where KVM cannot, they arrive
 	 * as MMIO writes to QueueNotify, which work too, only slower. */

@@ -57,13 +57,6 @@ void vmlua_device_attach(lua_State *L, int dev, int mem);
 struct vu_server;
 struct vu_server *vmlua_checkvhost(lua_State *L, int idx);
 
-/*
- * Call the function below nargs arguments on top of L, protected, with a
- * traceback; an error is reported on stderr as "error in <what> hook" and
- * its status returned.  Every callback into Lua from C goes through here.
- */
-int vmlua_pcall_hook(lua_State *L, int nargs, const char *what);
-
 /* The Virtqueue at idx (lvirtq.c), and the queue inside it. */
 struct lvirtq;
 struct virtq;

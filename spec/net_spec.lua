@@ -151,6 +151,29 @@ describe("vmlua.virtio.net", function()
       assert.equal(1, a.dev.hook_dropped)
       assert.is_nil(a.dev.broken)
     end)
+
+    it("reports a failing hook with the script's line and a traceback", function()
+      local env = require "helpers.env"
+      local script = env.tmpname()
+      local f = assert(io.open(script, "w"))
+      assert(f:write([[
+local core, vmlua = require "vmlua.core", require "vmlua"
+local virtio, driver = require "vmlua.virtio", require "vmlua.driver"
+local sw = vmlua.switch()
+local dev = assert(virtio.net{ switch = sw, mac = "52:54:00:00:00:01",
+  hook = function() error("broken hook") end })
+local d = assert(driver.attach(dev, core.memory("4M")))
+d:request(1, { ("\0"):rep(12) .. ("\255"):rep(6) .. ("\1"):rep(6) .. "\8\0x" })
+print("dropped", dev.hook_dropped)
+]]))
+      f:close()
+      local out, status = env.sh(env.vmlua .. " " .. script .. " 2>&1")
+      os.remove(script)
+      assert.equal(0, status)
+      assert.matches("dropped\t1", out)
+      assert.matches("vmlua: error in frame hook: [^\n]*:5: broken hook", out)
+      assert.matches("stack traceback", out)
+    end)
   end)
 
   describe("a hostile driver", function()
