@@ -17,8 +17,6 @@
 #define VMLUA_MEMORY  "vmlua.Memory"
 #define VMLUA_KERNEL  "vmlua.Kernel"
 #define VMLUA_VM      "vmlua.VM"
-#define VMLUA_VCPU    "vmlua.Vcpu"
-#define VMLUA_CONSOLE "vmlua.Console"
 #define VMLUA_VIRTQUEUE "vmlua.Virtqueue"
 #define VMLUA_CHAIN   "vmlua.Chain"
 #define VMLUA_DEVICE  "vmlua.Device"

@@ -13,7 +13,7 @@
 -- files over the default guest's by appending a small archive.
 -- @module vmlua.cpio
 local M = {}
-local Archive = {}
+local Archive = { __name = "vmlua.cpio.Archive" }
 Archive.__index = Archive
 
 local S_IFDIR, S_IFREG, S_IFLNK = 0x4000, 0x8000, 0xa000
@@ -22,7 +22,7 @@ local function pad4(n) return ("\0"):rep((4 - n % 4) % 4) end
 
 --- A new, empty archive.
 function M.new()
-  return setmetatable({ parts = {}, ino = 1, seen = {} }, Archive)
+  return setmetatable({ parts = {}, ino = 1 }, Archive)
 end
 
 function Archive:_entry(name, mode, data)
@@ -74,14 +74,16 @@ function Archive:finish()
   return table.concat(t.parts)
 end
 
---- Write the archive to `path`.
+--- Write the archive to `path`.  A write that fails (a full disk) is a
+-- failure; what was written stays for the caller to remove.
 -- @return true, or nil and a message
 function Archive:write(path)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
-  f:write(self:finish())
-  f:close()
-  return true
+  local ok, werr = f:write(self:finish())
+  local closed, cerr = f:close()
+  if ok and closed then return true end
+  return nil, path .. ": " .. tostring(werr or cerr)
 end
 
 return M
