@@ -182,7 +182,7 @@ static int u_poll(lua_State *L)
 	for (;;) {
 		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
 		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
-		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS];
+		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS], served;
 		unsigned k;
 
 		/* First, every time: the socket may have come since the
@@ -224,13 +224,19 @@ static int u_poll(lua_State *L)
 		rc = poll(pfd, (nfds_t)nfd, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10));
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));
-		/* The devices first: UML waits for their answers. */
+		/* The devices first: UML waits for their answers.  Their
+		 * hooks may have run Lua (a console's output, a device's
+		 * notify): after this round the caller looks again, so that
+		 * what a hook saw is seen within one turn. */
+		served = 0;
 		if (rc > 0) {
-			int at = first_srv;
+			int at = first_srv, j;
 			for (k = 0; k < u->nsrv; k++) {
 				vu_serve(u->srv[k], pfd + at, srv_n[k]);
 				at += srv_n[k];
 			}
+			for (j = first_srv; j < nfd; j++)
+				served |= pfd[j].revents != 0;
 		}
 		if (rc > 0) {
 			int j;
@@ -263,6 +269,8 @@ static int u_poll(lua_State *L)
 				}
 			}
 		}
+		if (served)
+			break;
 	}
 	lua_pushlstring(L, buf, n);
 	return 1;

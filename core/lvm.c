@@ -229,8 +229,9 @@ static int m_start(lua_State *L)
 /*
  * vm:poll([timeout]) -> output, exit, detail
  *
- * Wait up to timeout seconds (default 0) for console output or the
- * machine's exit; return the output taken ("" if none), and the exit
+ * Wait up to timeout seconds (default 0) for console output, the
+ * machine's exit, or a round of device work (whose hooks may have run
+ * Lua); return the output taken ("" if none), and the exit
  * reason and its detail once the machine has stopped.  Console input
  * from the attached fd is forwarded meanwhile; with its escape on, a
  * Ctrl-A x there returns the reason "quit" with the machine still to be
@@ -251,7 +252,7 @@ static int m_poll(lua_State *L)
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
 	deadline = clock_now() + timeout;
 	for (;;) {
-		int ms, rc, base;
+		int ms, rc, base, served;
 		unsigned i, q;
 		kvm_vm_service(v->vm);
 		n = kvm_vm_output(v->vm, buf, sizeof(buf));
@@ -275,8 +276,13 @@ static int m_poll(lua_State *L)
 			if (vdev_pollfd(v->devs[i]->dev) >= 0)
 				pfd[nfd++] = (struct pollfd){ vdev_pollfd(v->devs[i]->dev), POLLIN, 0 };
 		rc = poll(pfd, (nfds_t)nfd, ms);
-		if (rc > 0)
+		served = 0;
+		if (rc > 0) {
+			int j;
 			serve_notifies(v, pfd + base, nfd - base);
+			for (j = base; j < nfd; j++)
+				served |= pfd[j].revents != 0;
+		}
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));
 		if (rc > 0 && pfd[1].revents) {
@@ -303,6 +309,9 @@ static int m_poll(lua_State *L)
 				return 3;
 			}
 		}
+		/* A device's hooks may have run Lua: let the caller look. */
+		if (served)
+			break;
 	}
 	/* A guest writes its console a byte per exit; rather than wake Lua
 	 * for each, give a line a few milliseconds to finish. */

@@ -98,7 +98,7 @@ local function group_pump(vms, owner, deadline, timeout)
     local r, d
     for _, v in ipairs(vms) do
       local rr, dd
-      if v.state == "running" then rr, dd = v:wait(per) else rr, dd = v.exit_reason, v.exit_detail end
+      if v.state == "running" then rr, dd = v:_turn(per) else rr, dd = v.exit_reason, v.exit_detail end
       if v == owner then r, d = rr, dd end
     end
     return r, d

@@ -178,7 +178,7 @@ function M.new(opts)
   setmetatable(vm, VM)
   console._send = function(s) return vm:send(s) end
   -- expect() on any console of this machine runs the machine meanwhile.
-  local function pump(slice) return vm:wait(slice) end
+  local function pump(slice) return vm:_turn(slice) end
   console._pump = pump
   for _, dev in ipairs(opts.devices or {}) do
     local c = require("vmlua.virtio").console_of[dev]
@@ -344,40 +344,53 @@ function VM:wait(timeout)
       slice = math.min(slice, deadline - core.monotonic())
       if slice <= 0 then return nil, "timeout" end
     end
-    -- A limit set from outside (vmlua test's scenario timeout) holds
-    -- however long the caller meant to wait.
-    if self._limit then
-      local left = self._limit.at - core.monotonic()
-      if left <= 0 then error(self._limit.why, 0) end
-      slice = math.min(slice, left)
+    local reason, detail = self:_turn(slice)
+    if reason then return reason, detail end
+  end
+end
+
+-- One turn of the machine's loop: wait up to `slice` seconds for output,
+-- a round of device work or the end, and take what came.  Returns the
+-- exit reason and detail once the machine has ended, else nothing.
+-- expect() turns the loop this way, so it looks at what arrived at once.
+function VM:_turn(slice)
+  if self.exit_reason then return self.exit_reason, self.exit_detail end
+  if self.state ~= "running" and self.state ~= "paused" then
+    error("the machine is " .. self.state .. ", start it first", 0)
+  end
+  -- A limit set from outside (vmlua test's scenario timeout) holds
+  -- however long the caller meant to wait.
+  if self._limit then
+    local left = self._limit.at - core.monotonic()
+    if left <= 0 then error(self._limit.why, 0) end
+    slice = math.min(slice, left)
+  end
+  local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
+  if not ok then
+    -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
+    -- the REPL a Ctrl-C stops the call, not the guest.
+    if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
+      self:_finish("error", tostring(out))
     end
-    local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
-    if not ok then
-      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
-      -- the REPL a Ctrl-C stops the call, not the guest.
-      if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
-        self:_finish("error", tostring(out))
-      end
-      error(out, 0)
+    error(out, 0)
+  end
+  self:_output(out)
+  if self._panic then
+    self:_finish("panic", self._panic)
+    return "panic", self._panic
+  end
+  if self._reboot then
+    self:_finish("reboot", self._reboot)
+    return "reboot", self._reboot
+  end
+  if reason then
+    -- Now and then linux.uml aborts in its own cleanup after the guest
+    -- has halted: the guest did power off, and says so on the console.
+    if self.backend == "uml" and reason == "panic" and self._halted then
+      reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
     end
-    self:_output(out)
-    if self._panic then
-      self:_finish("panic", self._panic)
-      return "panic", self._panic
-    end
-    if self._reboot then
-      self:_finish("reboot", self._reboot)
-      return "reboot", self._reboot
-    end
-    if reason then
-      -- Now and then linux.uml aborts in its own cleanup after the guest
-      -- has halted: the guest did power off, and says so on the console.
-      if self.backend == "uml" and reason == "panic" and self._halted then
-        reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
-      end
-      self:_finish(reason, detail)
-      return reason, detail
-    end
+    self:_finish(reason, detail)
+    return reason, detail
   end
 end
 
