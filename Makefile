@@ -188,8 +188,8 @@ BENCH_RUNS ?= 10
 FLAKE_RUNS ?= 100
 bench: all guest kernel $(B)/vu-peer
 	@sh scripts/deps.sh test qemu-system-x86 hyperfine
-	@rm -rf $(B)/bench/results
 	bash bench/boot.sh $(BENCH_RUNS)
+	$(VMLUA) bench/console.lua 30
 	$(VMLUA) bench/notify_hook.lua
 	$(VMLUA) bench/rng.lua
 	$(VMLUA) bench/vhost_latency.lua

@@ -1,5 +1,7 @@
--- What the benches share: medians, and one results file per bench that
--- bench/report.lua gathers into bench/results.json.
+-- What the benches share: medians, and one results file per bench,
+-- bench/results/NAME.lua (kept in git), that bench/report.lua gathers
+-- into bench/results.json.  A bench run alone replaces only its own file,
+-- so one bench can be measured again without the rest.
 --
 -- A result is a table:
 --   { bench = "boot", title = "...", runs = 10, note = "...",
@@ -9,7 +11,7 @@
 -- in the same run.
 local M = {}
 
-M.DIR = os.getenv("BENCH_OUT") or "build/bench/results"
+M.DIR = os.getenv("BENCH_OUT") or "bench/results"
 
 function M.median(t)
   local s = {}
@@ -70,6 +72,7 @@ end
 --- Save one bench's result where report.lua finds it.
 function M.save(result)
   assert(type(result.bench) == "string", "a result needs its bench name")
+  result.date = result.date or os.date("!%Y-%m-%dT%H:%M:%SZ")
   os.execute("mkdir -p " .. M.DIR)
   local f = assert(io.open(M.DIR .. "/" .. result.bench .. ".lua", "w"))
   f:write("return ", serialize(result, ""), "\n")

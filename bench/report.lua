@@ -1,11 +1,12 @@
--- Gather what the benches of one `make bench` saved (build/bench/results)
--- into bench/results.json, print one table, and put the same tables into
--- docs/performance.md between its bench markers.
+-- Gather what the benches saved (bench/results/NAME.lua, each with the
+-- date it was taken) into bench/results.json, print one table, and put
+-- the same tables into docs/performance.md between its bench markers.
 --
 --   build/vmlua bench/report.lua
 local bench = require "bench.lib"
 
-local ORDER = { "boot", "rss", "notify_hook", "rng", "vhost_latency", "kvm_virtio", "blk", "flake" }
+local ORDER = { "boot", "rss", "console", "notify_hook", "rng", "vhost_latency", "kvm_virtio",
+  "blk", "flake" }
 local JSON, DOC = "bench/results.json", "docs/performance.md"
 
 local function sh(cmd)
@@ -44,8 +45,18 @@ local function json(v, indent)
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
 end
 
+-- The benches in ORDER, then any other result file, by name.
+local names, known = {}, {}
+for _, name in ipairs(ORDER) do names[#names + 1], known[name] = name, true end
+local others = {}
+for file in sh("ls " .. bench.DIR):gmatch("[^\n]+") do
+  local name = file:match("^([%w_%-]+)%.lua$")
+  if name and not known[name] then others[#others + 1] = name end
+end
+table.sort(others)
+for _, name in ipairs(others) do names[#names + 1] = name end
 local results, missing = {}, {}
-for _, name in ipairs(ORDER) do
+for _, name in ipairs(names) do
   local ok, r = pcall(dofile, bench.DIR .. "/" .. name .. ".lua")
   if ok then results[#results + 1] = r else missing[#missing + 1] = name end
 end
@@ -86,8 +97,9 @@ local md = { ("Taken %s on %s, %d CPUs (%s), %d GiB, /dev/kvm: %s; kernel %s.  "
   machine.kvm, machine.kernel),
   ("Peers: %s; user-mode-linux %s; %s."):format(peers.qemu, peers.user_mode_linux, peers.hyperfine), "" }
 for _, r in ipairs(results) do
-  md[#md + 1] = ("### %s\n\nmedians of %d runs%s\n"):format(r.title or r.bench, r.runs or 1,
-    r.per_run and (", %d each"):format(r.per_run) or "")
+  md[#md + 1] = ("### %s\n\nmedians of %d runs%s%s\n"):format(r.title or r.bench, r.runs or 1,
+    r.per_run and (", %d each"):format(r.per_run) or "",
+    r.date and (", taken %s"):format(r.date:sub(1, 10)) or "")
   md[#md + 1] = "| | median |\n|---|---|"
   for _, row in ipairs(r.rows or {}) do
     md[#md + 1] = ("| %s | %s %s |"):format(row.what, bench.fmt(row.value), row.unit or "")

@@ -475,40 +475,44 @@ static const luaL_Reg d_methods[] = {
 };
 
 /* Fields: id, status, features, accepted, generation, broken, isr,
- * queues (count), notifies; everything else is a method. */
-static int d_index(lua_State *L)
-{
-	struct ldev *v = luaL_checkudata(L, 1, VMLUA_DEVICE);
-	const char *k = luaL_checkstring(L, 2);
-	const luaL_Reg *r;
+ * queues (count), notifies, then the C backend's counters. */
+static int f_id(lua_State *L) { lua_pushinteger(L, checkdev(L, 1)->d.id); return 1; }
+static int f_status(lua_State *L) { lua_pushinteger(L, checkdev(L, 1)->d.status); return 1; }
+static int f_features(lua_State *L) { lua_pushinteger(L, (lua_Integer)checkdev(L, 1)->d.offered); return 1; }
+static int f_accepted(lua_State *L) { lua_pushinteger(L, (lua_Integer)checkdev(L, 1)->d.accepted); return 1; }
+static int f_generation(lua_State *L) { lua_pushinteger(L, checkdev(L, 1)->d.generation); return 1; }
+static int f_isr(lua_State *L) { lua_pushinteger(L, checkdev(L, 1)->d.isr); return 1; }
+static int f_queues(lua_State *L) { lua_pushinteger(L, checkdev(L, 1)->d.nqueues); return 1; }
+static int f_notifies(lua_State *L) { lua_pushinteger(L, (lua_Integer)checkdev(L, 1)->d.notifies); return 1; }
 
-	for (r = d_methods; r->name; r++)
-		if (strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			return 1;
-		}
-	if (v->closed)
-		return luaL_error(L, "attempt to use a closed " VMLUA_DEVICE);
-	if (!strcmp(k, "id")) lua_pushinteger(L, v->d.id);
-	else if (!strcmp(k, "status")) lua_pushinteger(L, v->d.status);
-	else if (!strcmp(k, "features")) lua_pushinteger(L, (lua_Integer)v->d.offered);
-	else if (!strcmp(k, "accepted")) lua_pushinteger(L, (lua_Integer)v->d.accepted);
-	else if (!strcmp(k, "generation")) lua_pushinteger(L, v->d.generation);
-	else if (!strcmp(k, "isr")) lua_pushinteger(L, v->d.isr);
-	else if (!strcmp(k, "queues")) lua_pushinteger(L, v->d.nqueues);
-	else if (!strcmp(k, "notifies")) lua_pushinteger(L, (lua_Integer)v->d.notifies);
-	else if (!strcmp(k, "broken")) {
-		if (v->d.reason)
-			lua_pushstring(L, vdev_reason_name(v->d.reason));
-		else
-			lua_pushnil(L);
-	} else {
-		int64_t n;
-		if (v->d.backend && v->d.backend->field && v->d.backend->field(&v->d, k, &n))
-			lua_pushinteger(L, (lua_Integer)n);
-		else
-			lua_pushnil(L);
-	}
+static int f_broken(lua_State *L)
+{
+	struct ldev *v = checkdev(L, 1);
+	if (v->d.reason)
+		lua_pushstring(L, vdev_reason_name(v->d.reason));
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+static const luaL_Reg d_fields[] = {
+	{"id", f_id}, {"status", f_status}, {"features", f_features},
+	{"accepted", f_accepted}, {"generation", f_generation}, {"isr", f_isr},
+	{"queues", f_queues}, {"notifies", f_notifies}, {"broken", f_broken},
+	{NULL, NULL}
+};
+
+/* A counter of the C backend's (blk's reads, net's drops, ...), or nil. */
+static int backend_field(lua_State *L)
+{
+	struct ldev *v = checkdev(L, 1);
+	const char *k = lua_tostring(L, 2);
+	int64_t n;
+
+	if (k && v->d.backend && v->d.backend->field && v->d.backend->field(&v->d, k, &n))
+		lua_pushinteger(L, (lua_Integer)n);
+	else
+		lua_pushnil(L);
 	return 1;
 }
 
@@ -529,7 +533,6 @@ static int d_tostring(lua_State *L)
 }
 
 static const luaL_Reg d_meta[] = {
-	{"__index", d_index},
 	{"__gc", d_close},
 	{"__close", d_close},
 	{"__tostring", d_tostring},
@@ -538,12 +541,7 @@ static const luaL_Reg d_meta[] = {
 
 void vmlua_device_register(lua_State *L)
 {
-	static const luaL_Reg none[] = { {NULL, NULL} };
-	vmlua_newclass(L, VMLUA_DEVICE, d_meta, none);
-	luaL_getmetatable(L, VMLUA_DEVICE);
-	lua_pushcfunction(L, d_index);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	vmlua_newclass_fields(L, VMLUA_DEVICE, d_meta, d_methods, d_fields, backend_field);
 	/* The weak map from C device to Lua object, for hooks. */
 	if (lua_getfield(L, LUA_REGISTRYINDEX, DEVICES) != LUA_TTABLE) {
 		lua_pop(L, 1);

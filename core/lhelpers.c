@@ -30,6 +30,51 @@ void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
 	lua_pop(L, 1);
 }
 
+/* __index of a class made by vmlua_newclass_fields: upvalue 1 holds the
+ * methods, upvalue 2 the field getters, upvalue 3 the fallback (or nil). */
+static int index_fields(lua_State *L)
+{
+	lua_settop(L, 2);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+		return 1;
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNIL) {
+		if (lua_isnil(L, lua_upvalueindex(3)))
+			return 1;
+		lua_pushvalue(L, lua_upvalueindex(3));
+		lua_pushvalue(L, 1);
+		lua_pushvalue(L, 2);
+		lua_call(L, 2, 1);
+		return 1;
+	}
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+void vmlua_newclass_fields(lua_State *L, const char *name, const luaL_Reg *meta,
+                           const luaL_Reg *methods, const luaL_Reg *fields,
+                           lua_CFunction other)
+{
+	if (!luaL_newmetatable(L, name)) {
+		lua_pop(L, 1);
+		return;
+	}
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, fields, 0);
+	if (other)
+		lua_pushcfunction(L, other);
+	else
+		lua_pushnil(L);
+	lua_pushcclosure(L, index_fields, 3);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
 uint64_t vmlua_checksize(lua_State *L, int idx, const char *what)
 {
 	const char *s, *end;

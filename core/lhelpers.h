@@ -27,6 +27,15 @@ void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                     const luaL_Reg *methods);
 
 /*
+ * vmlua_newclass, for objects that also have fields: obj.k is the method
+ * k if there is one, else the getter fields[k] called with obj, else
+ * other(obj, k) (nil when other is NULL).
+ */
+void vmlua_newclass_fields(lua_State *L, const char *name, const luaL_Reg *meta,
+                           const luaL_Reg *methods, const luaL_Reg *fields,
+                           lua_CFunction other);
+
+/*
  * A size argument: an integer number of bytes, or a string such as
  * "256M", "5G", "4096", "64K" (binary units).  Raises an argument error
  * naming `what` otherwise.

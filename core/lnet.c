@@ -111,19 +111,119 @@ static int parse_mac(const char *s, uint8_t mac[6])
 
 static const char *const OPTIONS[] = { "mac", "switch", "tap", "user", "hook", "queue", "sandbox", NULL };
 
+/* What vmlua.virtio.net{} was asked for. */
+struct net_opts {
+	uint8_t mac[6];
+	struct lsw *w;          /* the switch, or NULL */
+	const char *tap;        /* the tap device's name, or NULL */
+	int user;               /* libslirp user networking */
+	const char *forwards[NET_MAX_FORWARDS];
+	unsigned nforwards;
+	int has_hook, sandbox;
+	uint16_t size;
+};
+
+/* mac: given, or 52:54:00 and three random bytes. */
+static void opt_mac(lua_State *L, struct net_opts *o)
+{
+	o->mac[0] = 0x52, o->mac[1] = 0x54, o->mac[2] = 0x00;
+	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
+		if (!lua_isstring(L, -1) || !parse_mac(lua_tostring(L, -1), o->mac))
+			luaL_argerror(L, 1, "option 'mac' must be a unicast address like "
+			              "\"52:54:00:12:34:56\"");
+	} else if (getrandom(o->mac + 3, 3, 0) != 3) {
+		luaL_error(L, "getrandom failed for a MAC address");
+	}
+	lua_pop(L, 1);
+}
+
+/* user = true | { forwards = { "tcp:...", ... } }.  The strings stay
+ * referenced by the options table, argument 1. */
+static void opt_user(lua_State *L, struct net_opts *o)
+{
+	int t = lua_getfield(L, 1, "user");
+	lua_Integer i, k = 0;
+
+	if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+		lua_pop(L, 1);
+		return;
+	}
+	if (t != LUA_TBOOLEAN && t != LUA_TTABLE)
+		luaL_argerror(L, 1, "option 'user' must be true or { forwards = { ... } }");
+	if (o->w || o->tap)
+		luaL_argerror(L, 1, "options 'switch', 'tap' and 'user' exclude each other");
+	o->user = 1;
+	if (t == LUA_TTABLE && lua_getfield(L, -1, "forwards") != LUA_TNIL) {
+		if (!lua_istable(L, -1) || (k = (lua_Integer)lua_rawlen(L, -1)) > NET_MAX_FORWARDS)
+			luaL_argerror(L, 1, "option 'user': 'forwards' must be a list of "
+			              "at most 16 \"tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT\"");
+		for (i = 1; i <= k; i++) {
+			if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+				luaL_argerror(L, 1, lua_pushfstring(L,
+				        "option 'user': forwards[%I] must be a string", i));
+			o->forwards[o->nforwards++] = lua_tostring(L, -1);
+			lua_pop(L, 1);
+		}
+	}
+	lua_settop(L, 1);
+}
+
+/* Where frames go (switch, tap or user, at most one), and the rest. */
+static void check_net_options(lua_State *L, struct net_opts *o)
+{
+	vmlua_checkoptions(L, 1, OPTIONS);
+	opt_mac(L, o);
+	if (lua_getfield(L, 1, "switch") != LUA_TNIL) {
+		o->w = luaL_testudata(L, -1, VMLUA_SWITCH);
+		if (!o->w)
+			luaL_argerror(L, 1, "option 'switch' must be a vmlua.Switch");
+		if (o->w->s.nports == SW_MAX_PORTS)
+			luaL_argerror(L, 1, "option 'switch': the switch has no free port");
+	}
+	if (lua_getfield(L, 1, "tap") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+			luaL_argerror(L, 1, "option 'tap' must be the tap device's name");
+		if (o->w)
+			luaL_argerror(L, 1, "options 'switch' and 'tap' exclude each other");
+		o->tap = lua_tostring(L, -1);
+	}
+	lua_settop(L, 1);
+	opt_user(L, o);
+	if (lua_getfield(L, 1, "hook") != LUA_TNIL) {
+		if (!lua_isfunction(L, -1))
+			luaL_argerror(L, 1, "option 'hook' must be a function(frame, direction)");
+		o->has_hook = 1;
+	}
+	o->size = 256;
+	if (lua_getfield(L, 1, "queue") != LUA_TNIL)
+		o->size = vmlua_queuesize(L, -1, 1, "option 'queue'", 4);
+	o->sandbox = vmlua_optboolean(L, 1, "sandbox", 1);
+	lua_settop(L, 1);
+}
+
+/* The frame hook (option 'hook', a function) on n. */
+static void set_hook(lua_State *L, struct net *n)
+{
+	struct vmlua_fn *h;
+
+	lua_getfield(L, 1, "hook");
+	h = vmlua_fn_new(L, -1);
+	lua_pop(L, 1);
+	if (!h)
+		luaL_error(L, "out of memory");
+	n->hook = call_hook;
+	n->hook_opaque = h;
+	n->on_free = free_hook;
+}
+
 static int l_net(lua_State *L)
 {
-	uint8_t mac[6] = { 0x52, 0x54, 0x00 }, config[NET_CONFIG_LEN];
+	struct net_opts o = { 0 };
+	uint8_t config[NET_CONFIG_LEN];
 	uint16_t num_max[2];
-	uint16_t size = 256;
-	struct lsw *w = NULL;
 	struct net *n;
 	struct vdev *d;
-	const char *tap = NULL;
-	const char *forwards[NET_MAX_FORWARDS];
-	unsigned nforwards = 0;
 	char err[256];
-	int has_hook = 0, user = 0, sandbox, t;
 
 	vmlua_checknargs(L, 1);
 	if (lua_isnoneornil(L, 1)) {
@@ -131,89 +231,25 @@ static int l_net(lua_State *L)
 		lua_newtable(L);
 	}
 	luaL_checktype(L, 1, LUA_TTABLE);
-	vmlua_checkoptions(L, 1, OPTIONS);
-	if (lua_getfield(L, 1, "mac") != LUA_TNIL) {
-		if (!lua_isstring(L, -1) || !parse_mac(lua_tostring(L, -1), mac))
-			return luaL_argerror(L, 1, "option 'mac' must be a unicast address like "
-			                     "\"52:54:00:12:34:56\"");
-	} else if (getrandom(mac + 3, 3, 0) != 3) {
-		return luaL_error(L, "getrandom failed for a MAC address");
-	}
-	if (lua_getfield(L, 1, "switch") != LUA_TNIL) {
-		w = luaL_testudata(L, -1, VMLUA_SWITCH);
-		if (!w)
-			return luaL_argerror(L, 1, "option 'switch' must be a vmlua.Switch");
-		if (w->s.nports == SW_MAX_PORTS)
-			return luaL_argerror(L, 1, "option 'switch': the switch has no free port");
-	}
-	if (lua_getfield(L, 1, "tap") != LUA_TNIL) {
-		if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
-			return luaL_argerror(L, 1, "option 'tap' must be the tap device's name");
-		if (w)
-			return luaL_argerror(L, 1, "options 'switch' and 'tap' exclude each other");
-		tap = lua_tostring(L, -1);
-	}
-	t = lua_getfield(L, 1, "user");
-	if (t != LUA_TNIL && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
-		if (t != LUA_TBOOLEAN && t != LUA_TTABLE)
-			return luaL_argerror(L, 1, "option 'user' must be true or { forwards = { ... } }");
-		if (w || tap)
-			return luaL_argerror(L, 1, "options 'switch', 'tap' and 'user' exclude each other");
-		user = 1;
-		if (t == LUA_TTABLE) {
-			lua_Integer i, k;
-			if (lua_getfield(L, -1, "forwards") != LUA_TNIL) {
-				if (!lua_istable(L, -1) || (k = (lua_Integer)lua_rawlen(L, -1)) > NET_MAX_FORWARDS)
-					return luaL_argerror(L, 1, "option 'user': 'forwards' must be a list of "
-					                     "at most 16 \"tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT\"");
-				for (i = 1; i <= k; i++) {
-					if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
-						return luaL_argerror(L, 1, lua_pushfstring(L,
-						        "option 'user': forwards[%I] must be a string", i));
-					forwards[nforwards++] = lua_tostring(L, -1);
-					lua_pop(L, 1);   /* still referenced by the options table */
-				}
-			}
-			lua_pop(L, 1);
-		}
-	}
-	if (lua_getfield(L, 1, "hook") != LUA_TNIL) {
-		if (!lua_isfunction(L, -1))
-			return luaL_argerror(L, 1, "option 'hook' must be a function(frame, direction)");
-		has_hook = 1;
-	}
-	if (lua_getfield(L, 1, "queue") != LUA_TNIL) {
-		size = vmlua_queuesize(L, -1, 1, "option 'queue'", 4);
-	}
-	sandbox = vmlua_optboolean(L, 1, "sandbox", 1);
-	lua_settop(L, 1);
-	n = net_new(mac);
+	check_net_options(L, &o);
+	n = net_new(o.mac);
 	if (!n)
 		return luaL_error(L, "out of memory");
-	if ((tap && net_open_tap(n, tap, err, sizeof(err))) ||
-	    (user && net_open_user(n, forwards, nforwards, sandbox, err, sizeof(err)))) {
+	if ((o.tap && net_open_tap(n, o.tap, err, sizeof(err))) ||
+	    (o.user && net_open_user(n, o.forwards, o.nforwards, o.sandbox, err, sizeof(err)))) {
 		net_free(n);
 		return vmlua_fail(L, err);
 	}
-	num_max[0] = num_max[1] = size;
+	num_max[0] = num_max[1] = o.size;
 	net_config(n, config);
 	d = vmlua_newdevice(L, VIRTIO_ID_NET, 2, num_max, net_features(), config, NET_CONFIG_LEN);
 	d->backend = &net_backend;
 	d->backend_data = n;
 	n->dev = d;
-	if (has_hook) {
-		struct vmlua_fn *h;
-		lua_getfield(L, 1, "hook");
-		h = vmlua_fn_new(L, -1);
-		lua_pop(L, 1);
-		if (!h)
-			return luaL_error(L, "out of memory");
-		n->hook = call_hook;
-		n->hook_opaque = h;
-		n->on_free = free_hook;
-	}
-	if (w) {
-		sw_attach(&w->s, &n->port);
+	if (o.has_hook)
+		set_hook(L, n);
+	if (o.w) {
+		sw_attach(&o.w->s, &n->port);
 		lua_getfield(L, LUA_REGISTRYINDEX, SWITCH_OF);
 		lua_pushvalue(L, -2);                   /* the device */
 		lua_getfield(L, 1, "switch");

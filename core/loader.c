@@ -267,124 +267,163 @@ static int known_payload(const uint8_t *p)
  * the kernel needs init_size bytes (2.10+) to decompress itself in
  * place, so that whole stretch must be RAM, not just the file's bytes.
  */
-static int load_bzimage(struct memory *m, const struct kfile *f,
-                        const uint8_t *head, struct kernel_info *ki,
-                        char *err, size_t errlen)
+/* What the checks of a bzImage learn, for the steps after them. */
+struct bz_scan {
+	uint16_t version;
+	uint64_t hdr_end;               /* where the setup header ends, cut at 0x290 */
+	unsigned sects;                 /* setup sectors */
+	uint64_t setup_size, pm_size;   /* the real-mode part, the protected-mode part */
+	uint64_t payload_off, payload_len;
+	uint64_t need, addr;            /* bytes of RAM from the load address */
+};
+
+/* The setup header: long enough for its protocol (2.06 or later), with a
+ * 64-bit entry point. */
+static int bz_check_header(const struct kfile *f, const uint8_t *head,
+                           struct bz_scan *z, char *err, size_t errlen)
 {
-	uint64_t hdr_end, hdr_need, setup_size, pm_size, need, addr, align = 1;
-	uint64_t pref = 0, init_size = 0, syssize, payload_off = 0, payload_len = 0;
-	uint16_t version = le16(head + HDR_VERSION), xlf;
-	unsigned sects;
-	int relocatable;
-	void *dst;
+	uint64_t hdr_need;
+	uint16_t xlf;
 
 	/* The byte after the 0xEB jump opcode at 0x200 is the jump's
 	 * displacement from 0x202, which is where the header ends. */
-	hdr_end = 0x202 + (uint64_t)head[HDR_JUMP + 1];
-	if (hdr_end > f->size)
+	z->version = le16(head + HDR_VERSION);
+	z->hdr_end = 0x202 + (uint64_t)head[HDR_JUMP + 1];
+	if (z->hdr_end > f->size)
 		return fail(err, errlen, f->path, "truncated header (the file is %" PRIu64
-		            " bytes, the setup header ends at %" PRIu64 ")", f->size, hdr_end);
-	if (version < 0x206)
+		            " bytes, the setup header ends at %" PRIu64 ")", f->size, z->hdr_end);
+	if (z->version < 0x206)
 		return fail(err, errlen, f->path, "boot protocol %u.%02u too old, need "
-		            "2.06 or later", version >> 8, version & 0xff);
-	hdr_need = version >= 0x20a ? HDR_INIT_SIZE + 4 : HDR_CMDLINE_SIZE + 4;
-	if (hdr_end < hdr_need)
+		            "2.06 or later", z->version >> 8, z->version & 0xff);
+	hdr_need = z->version >= 0x20a ? HDR_INIT_SIZE + 4 : HDR_CMDLINE_SIZE + 4;
+	if (z->hdr_end < hdr_need)
 		return fail(err, errlen, f->path, "bad setup header (protocol %u.%02u "
 		            "needs it to reach 0x%" PRIx64 ", it ends at 0x%" PRIx64 ")",
-		            version >> 8, version & 0xff, hdr_need, hdr_end);
+		            z->version >> 8, z->version & 0xff, hdr_need, z->hdr_end);
 	/* A header that grew past what boot_params has room for is cut at
 	 * 0x290: the fields beyond belong to boot_params, not to us. */
-	if (hdr_end > HDR_END_MAX)
-		hdr_end = HDR_END_MAX;
+	if (z->hdr_end > HDR_END_MAX)
+		z->hdr_end = HDR_END_MAX;
 	/* xloadflags appeared in 2.12; an older kernel declares no 64-bit
 	 * entry, and the 64-bit entry is the only one we use. */
-	xlf = version >= 0x20c ? le16(head + HDR_XLOADFLAGS) : 0;
+	xlf = z->version >= 0x20c ? le16(head + HDR_XLOADFLAGS) : 0;
 	if (!(xlf & XLF_KERNEL_64))
 		return fail(err, errlen, f->path, "no 64-bit entry point (xloadflags "
 		            "lacks XLF_KERNEL_64)");
+	return 0;
+}
 
-	sects = head[HDR_SETUP_SECTS] ? head[HDR_SETUP_SECTS] : 4;
-	setup_size = ((uint64_t)sects + 1) * 512;
-	if (setup_size >= f->size)
+/* The header and the file agree on where the kernel is. */
+static int bz_check_layout(const struct kfile *f, const uint8_t *head,
+                           struct bz_scan *z, char *err, size_t errlen)
+{
+	uint64_t syssize;
+
+	z->sects = head[HDR_SETUP_SECTS] ? head[HDR_SETUP_SECTS] : 4;
+	z->setup_size = ((uint64_t)z->sects + 1) * 512;
+	if (z->setup_size >= f->size)
 		return fail(err, errlen, f->path, "truncated header (the file is %" PRIu64
 		            " bytes, its %u setup sectors end at %" PRIu64 " and the kernel "
-		            "follows them)", f->size, sects, setup_size);
-	pm_size = f->size - setup_size;
+		            "follows them)", f->size, z->sects, z->setup_size);
+	z->pm_size = f->size - z->setup_size;
 	/* The 64-bit entry point is 0x200 bytes into the protected-mode
 	 * kernel: a file that stops before it would send the vCPU into
 	 * whatever memory happens to follow. */
-	if (pm_size <= HDR_ENTRY64)
+	if (z->pm_size <= HDR_ENTRY64)
 		return fail(err, errlen, f->path, "truncated kernel (its protected-mode "
 		            "part is %" PRIu64 " bytes, the 64-bit entry point is at offset "
-		            "0x%x in it)", pm_size, HDR_ENTRY64);
+		            "0x%x in it)", z->pm_size, HDR_ENTRY64);
 
-	/* The header and the file must agree on where the kernel is: syssize
-	 * may fall short of the file (a signature is appended to signed
-	 * kernels) but never past it.  A wrong setup_sects moves the start of
-	 * the protected-mode part; the compressed payload then does not
-	 * begin where payload_offset says (checked once it is read, below). */
+	/* syssize may fall short of the file (a signature is appended to
+	 * signed kernels) but never past it.  A wrong setup_sects moves the
+	 * start of the protected-mode part; the compressed payload then does
+	 * not begin where payload_offset says (checked once it is read). */
 	syssize = (uint64_t)le32(head + HDR_SYSSIZE) * 16;
-	if (syssize > pm_size)
+	if (syssize > z->pm_size)
 		return fail(err, errlen, f->path, "setup header disagrees with the file "
 		            "(syssize says %" PRIu64 " bytes of kernel after the %u setup "
-		            "sectors, the file holds %" PRIu64 ")", syssize, sects, pm_size);
-	if (version >= 0x208) {
-		payload_off = le32(head + HDR_PAYLOAD_OFFSET);
-		payload_len = le32(head + HDR_PAYLOAD_LENGTH);
-		if (payload_len && (payload_off + payload_len > pm_size || payload_len < 4))
+		            "sectors, the file holds %" PRIu64 ")", syssize, z->sects, z->pm_size);
+	if (z->version >= 0x208) {
+		z->payload_off = le32(head + HDR_PAYLOAD_OFFSET);
+		z->payload_len = le32(head + HDR_PAYLOAD_LENGTH);
+		if (z->payload_len && (z->payload_off + z->payload_len > z->pm_size ||
+		                       z->payload_len < 4))
 			return fail(err, errlen, f->path, "setup header disagrees with the file "
 			            "(the payload at %" PRIu64 "+%" PRIu64 " does not fit in the "
-			            "%" PRIu64 " bytes after the %u setup sectors)", payload_off,
-			            payload_len, pm_size, sects);
+			            "%" PRIu64 " bytes after the %u setup sectors)", z->payload_off,
+			            z->payload_len, z->pm_size, z->sects);
 	}
+	return 0;
+}
 
-	relocatable = head[HDR_RELOCATABLE] != 0;
+/* Where the kernel goes: its preferred address if it is relocatable and
+ * that fits, else the default; code32_start if it is not relocatable. */
+static int bz_place(const struct memory *m, const struct kfile *f, const uint8_t *head,
+                    struct bz_scan *z, char *err, size_t errlen)
+{
+	uint64_t align = 1, pref = 0, init_size = 0;
+	int relocatable = head[HDR_RELOCATABLE] != 0;
+
 	if (relocatable) {
 		align = le32(head + HDR_KERNEL_ALIGN);
 		if (align == 0 || (align & (align - 1)))
 			return fail(err, errlen, f->path, "bad kernel_alignment 0x%" PRIx64
 			            " (not a power of two)", align);
 	}
-	if (version >= 0x20a) {
+	if (z->version >= 0x20a) {
 		pref = le64(head + HDR_PREF_ADDRESS);
 		init_size = le32(head + HDR_INIT_SIZE);
 	}
-	need = init_size > pm_size ? init_size : pm_size;
+	z->need = init_size > z->pm_size ? init_size : z->pm_size;
 
 	if (relocatable) {
-		addr = pref >= X86_HIMEM_START ? pref : X86_KERNEL_DEFAULT;
-		addr = align_up(addr, align);
+		z->addr = pref >= X86_HIMEM_START ? pref : X86_KERNEL_DEFAULT;
+		z->addr = align_up(z->addr, align);
 		/* A preference we cannot honour is only a preference. */
-		if (!fits_high(m, addr, need))
-			addr = align_up(X86_KERNEL_DEFAULT, align);
+		if (!fits_high(m, z->addr, z->need))
+			z->addr = align_up(X86_KERNEL_DEFAULT, align);
 	} else {
-		addr = le32(head + HDR_CODE32_START);
+		z->addr = le32(head + HDR_CODE32_START);
 	}
-	if (addr == 0 || !fits_high(m, addr, need))
+	if (z->addr == 0 || !fits_high(m, z->addr, z->need))
 		return fail(err, errlen, f->path, "kernel does not fit in RAM: needs %"
-		            PRIu64 " bytes at 0x%" PRIx64, need, addr);
+		            PRIu64 " bytes at 0x%" PRIx64, z->need, z->addr);
+	return 0;
+}
 
-	/* fits_high() checked [addr, addr+need), and pm_size <= need. */
-	dst = memory_translate(m, addr, pm_size);
-	if (kfile_read(f, setup_size, dst, pm_size, err, errlen) < 0)
+static int load_bzimage(struct memory *m, const struct kfile *f,
+                        const uint8_t *head, struct kernel_info *ki,
+                        char *err, size_t errlen)
+{
+	struct bz_scan z = { 0 };
+	void *dst;
+
+	if (bz_check_header(f, head, &z, err, errlen) ||
+	    bz_check_layout(f, head, &z, err, errlen) ||
+	    bz_place(m, f, head, &z, err, errlen))
 		return -1;
-	if (payload_len && !known_payload((const uint8_t *)dst + payload_off))
+
+	/* bz_place checked [addr, addr+need), and pm_size <= need. */
+	dst = memory_translate(m, z.addr, z.pm_size);
+	if (kfile_read(f, z.setup_size, dst, z.pm_size, err, errlen) < 0)
+		return -1;
+	if (z.payload_len && !known_payload((const uint8_t *)dst + z.payload_off))
 		return fail(err, errlen, f->path, "setup header disagrees with the file (no "
 		            "compressed kernel at payload offset %" PRIu64 " after the %u setup "
-		            "sectors: is setup_sects right?)", payload_off, sects);
+		            "sectors: is setup_sects right?)", z.payload_off, z.sects);
 
 	ki->format = KERNEL_BZIMAGE;
-	ki->protocol = version;
-	ki->entry64 = addr + HDR_ENTRY64;
+	ki->protocol = z.version;
+	ki->entry64 = z.addr + HDR_ENTRY64;
 	ki->pvh_entry = 0;
-	ki->load_start = addr;
-	ki->load_end = addr + need;
-	ki->initrd_addr_max = version >= 0x203
+	ki->load_start = z.addr;
+	ki->load_end = z.addr + z.need;
+	ki->initrd_addr_max = z.version >= 0x203
 		? (uint64_t)le32(head + HDR_INITRD_ADDR_MAX) + 1 : 0x38000000ULL;
 	ki->cmdline_size = le32(head + HDR_CMDLINE_SIZE);
 	if (ki->cmdline_size == 0)  /* the limit before 2.06 said otherwise */
 		ki->cmdline_size = 255;
-	ki->setup_header_len = (size_t)(hdr_end - HDR_START);
+	ki->setup_header_len = (size_t)(z.hdr_end - HDR_START);
 	memcpy(ki->setup_header, head + HDR_START, ki->setup_header_len);
 	return 0;
 }
@@ -434,14 +473,20 @@ static int find_pvh_note(const uint8_t *p, uint64_t len, unsigned seg,
  * consistency (sizes, offsets within the file), then where the segments
  * go (in RAM, not over vmlua's low memory, not over each other).
  */
-static int load_elf(struct memory *m, const struct kfile *f,
-                    const uint8_t *head, struct kernel_info *ki,
-                    char *err, size_t errlen)
+/* What the checks of an ELF64 vmlinux learn, for the steps after them. */
+struct elf_scan {
+	uint64_t entry;
+	unsigned phnum;
+	uint8_t *ph;            /* the program headers, read from the file */
+	uint64_t lo, hi;        /* the PT_LOAD segments' extent */
+};
+
+/* The ELF header: a little-endian x86-64 ELF64 with program headers we
+ * can read; they are read into e->ph. */
+static int elf_read_header(const struct kfile *f, const uint8_t *head,
+                           struct elf_scan *e, char *err, size_t errlen)
 {
-	uint64_t phoff, phsize, entry, lo = UINT64_MAX, hi = 0;
-	unsigned phnum, i, j, nload = 0;
-	uint8_t *ph = NULL;
-	int rc = -1, entry_ok = 0;
+	uint64_t phoff, phsize;
 
 	/* The class byte comes first: an ELF32 header is only 52 bytes, and
 	 * "ELF32" says more than "truncated" about such a file. */
@@ -461,145 +506,167 @@ static int load_elf(struct memory *m, const struct kfile *f,
 		return fail(err, errlen, f->path, "ELF for machine %u, need x86-64 (62)",
 		            le16(head + 18));
 
-	entry = le64(head + 24);
+	e->entry = le64(head + 24);
 	phoff = le64(head + 32);
-	phnum = le16(head + 56);
+	e->phnum = le16(head + 56);
 	if (le16(head + 54) != ELF_PHDR_SIZE)
 		return fail(err, errlen, f->path, "program header size %u, need %d",
 		            le16(head + 54), ELF_PHDR_SIZE);
-	if (phnum == 0)
+	if (e->phnum == 0)
 		return fail(err, errlen, f->path, "no loadable segments");
-	if (phnum == PN_XNUM)
+	if (e->phnum == PN_XNUM)
 		return fail(err, errlen, f->path, "too many program headers (PN_XNUM)");
-	phsize = (uint64_t)phnum * ELF_PHDR_SIZE;
+	phsize = (uint64_t)e->phnum * ELF_PHDR_SIZE;
 	if (phoff + phsize < phoff || phoff + phsize > f->size)
 		return fail(err, errlen, f->path, "truncated header (the file is %" PRIu64
 		            " bytes, the program headers end at %" PRIu64 ")", f->size,
 		            phoff + phsize < phoff ? UINT64_MAX : phoff + phsize);
-	ph = malloc(phsize);
-	if (!ph)
+	e->ph = malloc(phsize);
+	if (!e->ph)
 		return fail(err, errlen, f->path, "out of memory for program headers");
-	if (kfile_read(f, phoff, ph, phsize, err, errlen) < 0)
-		goto out;
+	return kfile_read(f, phoff, e->ph, phsize, err, errlen);
+}
 
-	/* Pass 1: every segment on its own. */
-	for (i = 0; i < phnum; i++) {
-		const uint8_t *p = ph + (uint64_t)i * ELF_PHDR_SIZE;
+/* Every segment on its own: inside the file, inside RAM between 1 MiB
+ * and 4 GiB; the entry point inside one of them. */
+static int elf_check_segments(const struct memory *m, const struct kfile *f,
+                              struct elf_scan *e, char *err, size_t errlen)
+{
+	unsigned i, nload = 0;
+	int entry_ok = 0;
+
+	e->lo = UINT64_MAX, e->hi = 0;
+	for (i = 0; i < e->phnum; i++) {
+		const uint8_t *p = e->ph + (uint64_t)i * ELF_PHDR_SIZE;
 		uint32_t type = le32(p);
 		uint64_t off = le64(p + 8), paddr = le64(p + 24);
 		uint64_t filesz = le64(p + 32), memsz = le64(p + 40);
 
 		if (type != PT_LOAD && type != PT_NOTE)
 			continue;
-		if (off + filesz < off || off + filesz > f->size) {
-			fail(err, errlen, f->path, "segment %u truncated (it ends at file "
-			     "offset %" PRIu64 ", the file is %" PRIu64 " bytes)", i,
-			     off + filesz < off ? UINT64_MAX : off + filesz, f->size);
-			goto out;
-		}
+		if (off + filesz < off || off + filesz > f->size)
+			return fail(err, errlen, f->path, "segment %u truncated (it ends at file "
+			            "offset %" PRIu64 ", the file is %" PRIu64 " bytes)", i,
+			            off + filesz < off ? UINT64_MAX : off + filesz, f->size);
 		if (type != PT_LOAD)
 			continue;
-		if (filesz > memsz) {
-			fail(err, errlen, f->path, "segment %u: file size %" PRIu64 " is "
-			     "larger than its memory size %" PRIu64, i, filesz, memsz);
-			goto out;
-		}
+		if (filesz > memsz)
+			return fail(err, errlen, f->path, "segment %u: file size %" PRIu64 " is "
+			            "larger than its memory size %" PRIu64, i, filesz, memsz);
 		if (memsz == 0)
 			continue;
-		if (paddr + memsz < paddr || !memory_translate(m, paddr, memsz)) {
-			fail(err, errlen, f->path, "kernel does not fit in RAM: segment %u "
-			     "needs %" PRIu64 " bytes at 0x%" PRIx64, i, memsz, paddr);
-			goto out;
-		}
-		if (paddr < X86_HIMEM_START) {
-			fail(err, errlen, f->path, "segment %u at 0x%" PRIx64 " is below "
-			     "1 MiB, where vmlua keeps its boot data", i, paddr);
-			goto out;
-		}
-		if (paddr + memsz > X86_HOLE_END) {
-			fail(err, errlen, f->path, "segment %u at 0x%" PRIx64 " ends above "
-			     "4 GiB, beyond the boot page tables", i, paddr);
-			goto out;
-		}
-		if (entry >= paddr && entry - paddr < memsz)
+		if (paddr + memsz < paddr || !memory_translate(m, paddr, memsz))
+			return fail(err, errlen, f->path, "kernel does not fit in RAM: segment %u "
+			            "needs %" PRIu64 " bytes at 0x%" PRIx64, i, memsz, paddr);
+		if (paddr < X86_HIMEM_START)
+			return fail(err, errlen, f->path, "segment %u at 0x%" PRIx64 " is below "
+			            "1 MiB, where vmlua keeps its boot data", i, paddr);
+		if (paddr + memsz > X86_HOLE_END)
+			return fail(err, errlen, f->path, "segment %u at 0x%" PRIx64 " ends above "
+			            "4 GiB, beyond the boot page tables", i, paddr);
+		if (e->entry >= paddr && e->entry - paddr < memsz)
 			entry_ok = 1;
-		if (paddr < lo)
-			lo = paddr;
-		if (paddr + memsz > hi)
-			hi = paddr + memsz;
+		if (paddr < e->lo)
+			e->lo = paddr;
+		if (paddr + memsz > e->hi)
+			e->hi = paddr + memsz;
 		nload++;
 	}
-	if (nload == 0) {
-		fail(err, errlen, f->path, "no loadable segments");
-		goto out;
-	}
+	if (nload == 0)
+		return fail(err, errlen, f->path, "no loadable segments");
+	if (!entry_ok)
+		return fail(err, errlen, f->path, "entry point 0x%" PRIx64 " is not inside "
+		            "any PT_LOAD segment", e->entry);
+	return 0;
+}
 
-	/* Pass 2: segments against each other.  A vmlinux has a handful of
-	 * them, so comparing every pair costs nothing. */
-	for (i = 0; i < phnum; i++) {
-		const uint8_t *a = ph + (uint64_t)i * ELF_PHDR_SIZE;
+/* Segments against each other: none overlap.  A vmlinux has a handful of
+ * them, so comparing every pair costs nothing. */
+static int elf_check_overlaps(const struct kfile *f, const struct elf_scan *e,
+                              char *err, size_t errlen)
+{
+	unsigned i, j;
+
+	for (i = 0; i < e->phnum; i++) {
+		const uint8_t *a = e->ph + (uint64_t)i * ELF_PHDR_SIZE;
 		if (le32(a) != PT_LOAD || le64(a + 40) == 0)
 			continue;
-		for (j = i + 1; j < phnum; j++) {
-			const uint8_t *b = ph + (uint64_t)j * ELF_PHDR_SIZE;
+		for (j = i + 1; j < e->phnum; j++) {
+			const uint8_t *b = e->ph + (uint64_t)j * ELF_PHDR_SIZE;
 			if (le32(b) != PT_LOAD || le64(b + 40) == 0)
 				continue;
-			/* Pass 1 showed neither range wraps. */
+			/* elf_check_segments showed neither range wraps. */
 			if (le64(a + 24) < le64(b + 24) + le64(b + 40) &&
-			    le64(b + 24) < le64(a + 24) + le64(a + 40)) {
-				fail(err, errlen, f->path, "segments %u and %u overlap", i, j);
-				goto out;
-			}
+			    le64(b + 24) < le64(a + 24) + le64(a + 40))
+				return fail(err, errlen, f->path, "segments %u and %u overlap", i, j);
 		}
 	}
-	if (!entry_ok) {
-		fail(err, errlen, f->path, "entry point 0x%" PRIx64 " is not inside "
-		     "any PT_LOAD segment", entry);
-		goto out;
-	}
+	return 0;
+}
 
-	/* Pass 3: load, and read the notes. */
+/* Copy the PT_LOAD segments into guest memory (zeroing their tails) and
+ * look for the PVH entry among the notes. */
+static int elf_load_segments(struct memory *m, const struct kfile *f,
+                             const struct elf_scan *e, struct kernel_info *ki,
+                             char *err, size_t errlen)
+{
+	unsigned i;
+
 	ki->pvh_entry = 0;
-	for (i = 0; i < phnum; i++) {
-		const uint8_t *p = ph + (uint64_t)i * ELF_PHDR_SIZE;
+	for (i = 0; i < e->phnum; i++) {
+		const uint8_t *p = e->ph + (uint64_t)i * ELF_PHDR_SIZE;
 		uint32_t type = le32(p);
 		uint64_t off = le64(p + 8), paddr = le64(p + 24);
 		uint64_t filesz = le64(p + 32), memsz = le64(p + 40);
 
 		if (type == PT_LOAD && memsz > 0) {
-			/* Checked in pass 1: [paddr, paddr+memsz) is RAM. */
+			/* Checked: [paddr, paddr+memsz) is RAM. */
 			uint8_t *dst = memory_translate(m, paddr, memsz);
 			if (kfile_read(f, off, dst, filesz, err, errlen) < 0)
-				goto out;
+				return -1;
 			memset(dst + filesz, 0, memsz - filesz);
 		} else if (type == PT_NOTE && filesz >= 12) {
 			uint8_t *note = malloc(filesz);
-			int nrc;
-			if (!note) {
-				fail(err, errlen, f->path, "out of memory for segment %u", i);
-				goto out;
-			}
-			nrc = kfile_read(f, off, note, filesz, err, errlen);
-			if (nrc == 0)
-				nrc = find_pvh_note(note, filesz, i, f, ki, err, errlen);
+			int rc;
+			if (!note)
+				return fail(err, errlen, f->path, "out of memory for segment %u", i);
+			rc = kfile_read(f, off, note, filesz, err, errlen);
+			if (rc == 0)
+				rc = find_pvh_note(note, filesz, i, f, ki, err, errlen);
 			free(note);
-			if (nrc < 0)
-				goto out;
+			if (rc < 0)
+				return -1;
 		}
 	}
+	return 0;
+}
 
+/* An ELF64 vmlinux: checked whole before a byte of it is loaded. */
+static int load_elf(struct memory *m, const struct kfile *f,
+                    const uint8_t *head, struct kernel_info *ki,
+                    char *err, size_t errlen)
+{
+	struct elf_scan e = { 0 };
+	int rc = elf_read_header(f, head, &e, err, errlen);
+
+	if (!rc)
+		rc = elf_check_segments(m, f, &e, err, errlen);
+	if (!rc)
+		rc = elf_check_overlaps(f, &e, err, errlen);
+	if (!rc)
+		rc = elf_load_segments(m, f, &e, ki, err, errlen);
+	free(e.ph);
+	if (rc)
+		return -1;
 	ki->format = KERNEL_ELF;
 	ki->protocol = 0;
-	ki->entry64 = entry;
-	ki->load_start = lo;
-	ki->load_end = hi;
+	ki->entry64 = e.entry;
+	ki->load_start = e.lo;
+	ki->load_end = e.hi;
 	ki->initrd_addr_max = X86_HOLE_END;
 	ki->cmdline_size = (uint32_t)(X86_CMDLINE_MAX - 1);
 	ki->setup_header_len = 0;
-	rc = 0;
-out:
-	free(ph);
-	return rc;
+	return 0;
 }
 
 /*
