@@ -105,7 +105,7 @@ help:
 	@echo "make kernel     fetch Debian's cloud kernel into $(G)/guest-cache"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make fuzz       fuzz rings, vhost-user, loader (FUZZ_SECONDS=60 each)"
-	@echo "make lint       static checks (cppcheck)"
+	@echo "make lint       static checks (cppcheck on core/, luacheck on the Lua)"
 	@echo "make clean      remove build/ and build-san/"
 
 # Every object waits for the packages it builds with (deps-run installs
@@ -278,7 +278,9 @@ fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
 	done; exit $$rc
 
 lint:
+	@sh scripts/deps.sh test cppcheck lua-check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icore core/
+	luacheck --no-color --quiet .
 
 # Installed like a package: the executable; the Lua modules where the
 # installed vmlua finds them (beside it, under PREFIX/share/lua), and
