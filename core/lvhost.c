@@ -135,37 +135,50 @@ static const luaL_Reg v_methods[] = {
 	{"poll", v_poll}, {"close", v_close}, {NULL, NULL}
 };
 
-/* Fields: path, closed, connected, connections, messages, drops,
- * last_error (these stay readable after close), and while open features,
- * protocol_features, memory, device. */
-static int v_index(lua_State *L)
+/* Fields.  path, closed, connected and the counters outlive the server,
+ * for a look after the guest ends; the rest need it open. */
+static struct lvhost *anylv(lua_State *L) { return luaL_checkudata(L, 1, VMLUA_VHOST); }
+
+static int f_path(lua_State *L) { lua_pushstring(L, anylv(L)->s.path); return 1; }
+static int f_closed(lua_State *L) { lua_pushboolean(L, !anylv(L)->open); return 1; }
+static int f_connections(lua_State *L) { lua_pushinteger(L, (lua_Integer)anylv(L)->s.connections); return 1; }
+static int f_messages(lua_State *L) { lua_pushinteger(L, (lua_Integer)anylv(L)->s.messages); return 1; }
+static int f_drops(lua_State *L) { lua_pushinteger(L, (lua_Integer)anylv(L)->s.drops); return 1; }
+static int f_features(lua_State *L) { lua_pushinteger(L, (lua_Integer)checklv(L, 1)->s.features); return 1; }
+static int f_protocol(lua_State *L) { lua_pushinteger(L, (lua_Integer)checklv(L, 1)->s.protocol); return 1; }
+static int f_device(lua_State *L) { checklv(L, 1); lua_getiuservalue(L, 1, 1); return 1; }
+static int f_memory(lua_State *L) { checklv(L, 1); lua_getiuservalue(L, 1, 2); return 1; }
+
+static int f_connected(lua_State *L)
 {
-	struct lvhost *v = luaL_checkudata(L, 1, VMLUA_VHOST);
-	const char *k = luaL_checkstring(L, 2);
+	struct lvhost *v = anylv(L);
+	lua_pushboolean(L, v->open && v->s.conn_fd >= 0);
+	return 1;
+}
 
-	const luaL_Reg *r;
+static int f_last_error(lua_State *L)
+{
+	struct lvhost *v = anylv(L);
+	if (v->s.last_error[0])
+		lua_pushstring(L, v->s.last_error);
+	else
+		lua_pushnil(L);
+	return 1;
+}
 
-	for (r = v_methods; r->name; r++)
-		if (strcmp(r->name, k) == 0) {
-			lua_pushcfunction(L, r->func);
-			return 1;
-		}
-	if (!strcmp(k, "path")) lua_pushstring(L, v->s.path);
-	else if (!strcmp(k, "closed")) lua_pushboolean(L, !v->open);
-	else if (!strcmp(k, "connected")) lua_pushboolean(L, v->open && v->s.conn_fd >= 0);
-	/* The counters outlive the server, for a look after the guest ends. */
-	else if (!strcmp(k, "connections")) lua_pushinteger(L, (lua_Integer)v->s.connections);
-	else if (!strcmp(k, "messages")) lua_pushinteger(L, (lua_Integer)v->s.messages);
-	else if (!strcmp(k, "drops")) lua_pushinteger(L, (lua_Integer)v->s.drops);
-	else if (!strcmp(k, "last_error")) {
-		if (v->s.last_error[0]) lua_pushstring(L, v->s.last_error); else lua_pushnil(L);
-	}
-	else if (!v->open) return luaL_error(L, "attempt to use a closed " VMLUA_VHOST);
-	else if (!strcmp(k, "features")) lua_pushinteger(L, (lua_Integer)v->s.features);
-	else if (!strcmp(k, "protocol_features")) lua_pushinteger(L, (lua_Integer)v->s.protocol);
-	else if (!strcmp(k, "device")) lua_getiuservalue(L, 1, 1);
-	else if (!strcmp(k, "memory")) lua_getiuservalue(L, 1, 2);
-	else lua_pushnil(L);
+static const luaL_Reg v_fields[] = {
+	{"path", f_path}, {"closed", f_closed}, {"connected", f_connected},
+	{"connections", f_connections}, {"messages", f_messages}, {"drops", f_drops},
+	{"last_error", f_last_error}, {"features", f_features},
+	{"protocol_features", f_protocol}, {"device", f_device}, {"memory", f_memory},
+	{NULL, NULL}
+};
+
+/* Any other key: nil, or the closed error once the server is closed. */
+static int other_field(lua_State *L)
+{
+	checklv(L, 1);
+	lua_pushnil(L);
 	return 1;
 }
 
@@ -183,15 +196,10 @@ static int v_tostring(lua_State *L)
 void vmlua_vhost_register(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
-		{"__index", v_index}, {"__gc", v_close}, {"__close", v_close},
-		{"__tostring", v_tostring}, {NULL, NULL}
+		{"__gc", v_close}, {"__close", v_close}, {"__tostring", v_tostring},
+		{NULL, NULL}
 	};
-	static const luaL_Reg none[] = { {NULL, NULL} };
-	vmlua_newclass(L, VMLUA_VHOST, meta, none);
-	luaL_getmetatable(L, VMLUA_VHOST);
-	lua_pushcfunction(L, v_index);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	vmlua_newclass_fields(L, VMLUA_VHOST, meta, v_methods, v_fields, other_field);
 	lua_pushcfunction(L, l_vhost_user);
 	lua_setfield(L, -2, "vhost_user");
 }
