@@ -755,222 +755,375 @@ static void serve_pending(struct vu_server *s)
 			kick(s, q);
 }
 
-static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why, size_t whylen)
+/*
+ * The requests, one short handler each.  A handler returns 0, or -1 with
+ * why set; one that answers sets *replied (REPLY_ACK is then not sent).
+ */
+typedef int vu_handler(struct vu_server *s, struct vu_msg *m, int *replied,
+                       char *why, size_t whylen);
+
+static int h_get_features(struct vu_server *s, struct vu_msg *m, int *replied,
+                          char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	*replied = 1;
+	return reply_u64(s, m, s->dev->offered | (1ULL << VU_F_PROTOCOL_FEATURES));
+}
+
+static int h_set_features(struct vu_server *s, struct vu_msg *m, int *replied,
+                          char *why, size_t whylen)
+{
+	struct vdev *d = s->dev;
+	uint64_t f = get64(m->payload);
+
+	(void)replied;
+	if (f & ~(d->offered | (1ULL << VU_F_PROTOCOL_FEATURES)))
+		BAD("SET_FEATURES: 0x%" PRIx64 " has bits that were not offered (0x%" PRIx64 ")",
+		    f, d->offered);
+	/* No status register: taking features is ACKNOWLEDGE, DRIVER and
+	 * FEATURES_OK in one step.  Taking them again starts the device
+	 * over, but not the rings: vhost-user leaves them running, so they
+	 * stop here (keeping their place) and go on under the new features,
+	 * as across a new memory table. */
+	if (d->status) {
+		stop_all(s);
+		vdev_set_status(d, 0);
+	}
+	vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdev_set_driver_features(d, f & ~(1ULL << VU_F_PROTOCOL_FEATURES));
+	vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	                   VIRTIO_STATUS_FEATURES_OK);
+	if (!(d->status & VIRTIO_STATUS_FEATURES_OK))
+		BAD("SET_FEATURES: 0x%" PRIx64 " lacks VIRTIO_F_VERSION_1", f);
+	s->features = f;
+	start_all(s);
+	return 0;
+}
+
+static int h_set_owner(struct vu_server *s, struct vu_msg *m, int *replied,
+                       char *why, size_t whylen)
+{
+	(void)m, (void)replied, (void)why, (void)whylen;
+	s->owned = 1;
+	return 0;
+}
+
+static int h_reset_owner(struct vu_server *s, struct vu_msg *m, int *replied,
+                         char *why, size_t whylen)
+{
+	(void)m, (void)replied, (void)why, (void)whylen;
+	stop_all(s);
+	if (s->dev->status)
+		vdev_set_status(s->dev, 0);
+	s->owned = 0;
+	return 0;
+}
+
+static int h_get_protocol_features(struct vu_server *s, struct vu_msg *m, int *replied,
+                                   char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	*replied = 1;
+	return reply_u64(s, m, VU_PROTOCOL_OURS);
+}
+
+static int h_set_protocol_features(struct vu_server *s, struct vu_msg *m, int *replied,
+                                   char *why, size_t whylen)
+{
+	uint64_t p = get64(m->payload);
+
+	(void)replied;
+	if (p & ~VU_PROTOCOL_OURS)
+		BAD("SET_PROTOCOL_FEATURES: 0x%" PRIx64 " has bits that were not offered", p);
+	s->protocol = p;
+	return 0;
+}
+
+static int h_get_queue_num(struct vu_server *s, struct vu_msg *m, int *replied,
+                           char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	*replied = 1;
+	return reply_u64(s, m, s->dev->nqueues);
+}
+
+static int h_set_mem_table(struct vu_server *s, struct vu_msg *m, int *replied,
+                           char *why, size_t whylen)
+{
+	(void)replied;
+	return set_mem_table(s, m, why, whylen);
+}
+
+/* The ring a vring-state request (index, number) names, and its number. */
+static int vring_state(struct vu_server *s, const struct vu_msg *m, uint32_t *num,
+                       char *why, size_t whylen)
+{
+	uint32_t index = get32(m->payload);
+	int q = ring_index(s, index);
+
+	if (q < 0)
+		BAD("%s: no ring %" PRIu32 " (the device has %u)", vu_request_name(m->request),
+		    index, s->dev->nqueues);
+	*num = get32(m->payload + 4);
+	return q;
+}
+
+static int h_set_vring_num(struct vu_server *s, struct vu_msg *m, int *replied,
+                           char *why, size_t whylen)
+{
+	uint32_t num;
+	int q = vring_state(s, m, &num, why, whylen);
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1)))
+		BAD("SET_VRING_NUM: ring %d size %" PRIu32 " (a power of 2, at most %d)",
+		    q, num, VIRTQ_MAX_SIZE);
+	if (s->ring[q].started)
+		BAD("SET_VRING_NUM: ring %d is running", q);
+	s->ring[q].num = num;
+	return 0;
+}
+
+static int h_set_vring_base(struct vu_server *s, struct vu_msg *m, int *replied,
+                            char *why, size_t whylen)
+{
+	uint32_t num;
+	int q = vring_state(s, m, &num, why, whylen);
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	if (num > 0xffff)
+		BAD("SET_VRING_BASE: ring %d index %" PRIu32 " (at most 65535)", q, num);
+	if (s->ring[q].started)
+		BAD("SET_VRING_BASE: ring %d is running", q);
+	s->ring[q].base = (uint16_t)num;
+	return 0;
+}
+
+static int h_get_vring_base(struct vu_server *s, struct vu_msg *m, int *replied,
+                            char *why, size_t whylen)
+{
+	uint32_t num;
+	uint8_t p[8];
+	int q = vring_state(s, m, &num, why, whylen);
+
+	if (q < 0)
+		return -1;
+	stop_ring(s, q);
+	put32(p, (uint32_t)q);
+	put32(p + 4, s->ring[q].base);
+	*replied = 1;
+	return reply(s, m, p, 8);
+}
+
+static int h_set_vring_enable(struct vu_server *s, struct vu_msg *m, int *replied,
+                              char *why, size_t whylen)
+{
+	uint32_t num;
+	int q = vring_state(s, m, &num, why, whylen);
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	if (num > 1)
+		BAD("SET_VRING_ENABLE: ring %d state %" PRIu32 " (0 or 1)", q, num);
+	if (!num) {
+		stop_ring(s, q);
+	} else {
+		s->ring[q].enabled = 1;
+		maybe_start(s, q);
+	}
+	return 0;
+}
+
+static int h_vring_kick(struct vu_server *s, struct vu_msg *m, int *replied,
+                        char *why, size_t whylen)
+{
+	uint32_t num;
+	int q = vring_state(s, m, &num, why, whylen);
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	if (!(s->protocol & (1ULL << VU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
+		BAD("VRING_KICK: in-band notifications were not agreed");
+	kick(s, (unsigned)q);
+	return 0;
+}
+
+static int h_set_vring_addr(struct vu_server *s, struct vu_msg *m, int *replied,
+                            char *why, size_t whylen)
+{
+	uint32_t index = get32(m->payload);
+	uint64_t desc = get64(m->payload + 8), used = get64(m->payload + 16),
+	         avail = get64(m->payload + 24);
+	struct vu_ring *r;
+	int q = ring_index(s, index);
+
+	(void)replied;
+	if (q < 0)
+		BAD("SET_VRING_ADDR: no ring %" PRIu32 " (the device has %u)", index, s->dev->nqueues);
+	r = &s->ring[q];
+	if (r->started)
+		BAD("SET_VRING_ADDR: ring %d is running", q);
+	if (translate(s, desc, &r->desc) < 0)
+		BAD("SET_VRING_ADDR: ring %d descriptor table 0x%" PRIx64 " is not in the memory table", q, desc);
+	if (translate(s, avail, &r->avail) < 0)
+		BAD("SET_VRING_ADDR: ring %d available ring 0x%" PRIx64 " is not in the memory table", q, avail);
+	if (translate(s, used, &r->used) < 0)
+		BAD("SET_VRING_ADDR: ring %d used ring 0x%" PRIx64 " is not in the memory table", q, used);
+	r->have_addr = 1;
+	maybe_start(s, q);
+	return 0;
+}
+
+/* The fd a message carries, now ours (nonblocking), or -1 if none. */
+static int adopt_fd(struct vu_msg *m)
+{
+	int fd = -1;
+
+	if (m->nfds) {
+		fd = m->fds[0];
+		m->nfds = 0;
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+	}
+	return fd;
+}
+
+static int h_set_vring_kick(struct vu_server *s, struct vu_msg *m, int *replied,
+                            char *why, size_t whylen)
+{
+	int q = take_fd(s, m, why, whylen);
+	struct vu_ring *r;
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	r = &s->ring[q];
+	close_fd(&r->kick_fd);
+	r->kick_fd = adopt_fd(m);
+	/* Without protocol features a ring starts with its kick fd. */
+	if (!(s->features & (1ULL << VU_F_PROTOCOL_FEATURES)))
+		r->enabled = 1;
+	maybe_start(s, q);
+	return 0;
+}
+
+static int h_set_vring_call(struct vu_server *s, struct vu_msg *m, int *replied,
+                            char *why, size_t whylen)
+{
+	int q = take_fd(s, m, why, whylen);
+
+	(void)replied;
+	if (q < 0)
+		return -1;
+	close_fd(&s->ring[q].call_fd);
+	s->ring[q].call_fd = adopt_fd(m);
+	return 0;
+}
+
+static int h_set_vring_err(struct vu_server *s, struct vu_msg *m, int *replied,
+                           char *why, size_t whylen)
+{
+	(void)replied;
+	/* Checked, then dropped: we never report ring errors this way. */
+	return take_fd(s, m, why, whylen) < 0 ? -1 : 0;
+}
+
+static int h_set_backend_req_fd(struct vu_server *s, struct vu_msg *m, int *replied,
+                                char *why, size_t whylen)
+{
+	(void)replied;
+	if (!(s->protocol & (1ULL << VU_PROTOCOL_F_BACKEND_REQ)))
+		BAD("SET_BACKEND_REQ_FD: the backend channel was not agreed");
+	if (m->nfds != 1)
+		BAD("SET_BACKEND_REQ_FD: %u file descriptors (1 expected)", m->nfds);
+	close_fd(&s->backend_fd);
+	s->backend_fd = adopt_fd(m);
+	return 0;
+}
+
+/* GET_CONFIG and SET_CONFIG: offset, length, flags, then the bytes. */
+static int h_config(struct vu_server *s, struct vu_msg *m, int *replied,
+                    char *why, size_t whylen)
 {
 	const char *name = vu_request_name(m->request);
 	struct vdev *d = s->dev;
-	uint32_t want = 0;
-	unsigned takes_fds = 0;
-	int q;
+	uint8_t p[12 + VU_CONFIG_MAX];
+	uint32_t off, len;
 
-	/* The exact payload each request has; fds are checked per case. */
-	switch (m->request) {
-	case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
-	case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
-		want = 8; break;
-	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
-	case VU_SET_VRING_ENABLE: case VU_VRING_KICK:
-		want = 8; break;
-	case VU_SET_VRING_ADDR:
-		want = 40; break;
-	case VU_SET_MEM_TABLE: case VU_GET_CONFIG: case VU_SET_CONFIG:
-		want = m->size; break;    /* variable: checked below */
-	default:
-		want = 0;
+	if (!(s->protocol & (1ULL << VU_PROTOCOL_F_CONFIG)))
+		BAD("%s: config access was not agreed", name);
+	if (m->size < 12)
+		BAD("%s: payload of %" PRIu32 " bytes, too short", name, m->size);
+	off = get32(m->payload);
+	len = get32(m->payload + 4);
+	if (len > VU_CONFIG_MAX || off > VU_CONFIG_MAX - len)
+		BAD("%s: %" PRIu32 " bytes at offset %" PRIu32 " (config space is %d bytes)",
+		    name, len, off, VU_CONFIG_MAX);
+	if (m->size != 12 + len)
+		BAD("%s: payload of %" PRIu32 " bytes for %" PRIu32 " config bytes", name, m->size, len);
+	if (m->request == VU_SET_CONFIG) {
+		vdev_config_write(d, off, m->payload + 12, len);
+		return 0;
 	}
-	if (m->size != want)
-		BAD("%s: payload of %" PRIu32 " bytes (%" PRIu32 " expected)", name, m->size, want);
-	if (m->request == VU_SET_MEM_TABLE || m->request == VU_SET_VRING_KICK ||
-	    m->request == VU_SET_VRING_CALL || m->request == VU_SET_VRING_ERR ||
-	    m->request == VU_SET_BACKEND_REQ_FD)
-		takes_fds = 1;
-	if (!takes_fds && m->nfds)
-		BAD("%s: carries %u file descriptors (none expected)", name, m->nfds);
+	/* What the device has, and zeros past its end: the frontend reads
+	 * the size it knows, which may be more than we fill. */
+	memcpy(p, m->payload, 12);
+	memset(p + 12, 0, len);
+	if (off < d->config_len)
+		memcpy(p + 12, d->config + off, len < d->config_len - off ? len : d->config_len - off);
+	*replied = 1;
+	return reply(s, m, p, 12 + len);
+}
 
-	switch (m->request) {
-	case VU_GET_FEATURES:
-		*replied = 1;
-		return reply_u64(s, m, d->offered | (1ULL << VU_F_PROTOCOL_FEATURES));
-	case VU_SET_FEATURES: {
-		uint64_t f = get64(m->payload);
-		if (f & ~(d->offered | (1ULL << VU_F_PROTOCOL_FEATURES)))
-			BAD("SET_FEATURES: 0x%" PRIx64 " has bits that were not offered (0x%" PRIx64 ")",
-			    f, d->offered);
-		/* No status register: taking features is ACKNOWLEDGE, DRIVER
-		 * and FEATURES_OK in one step.  Taking them again starts the
-		 * device over, but not the rings: vhost-user leaves them
-		 * running, so they stop here (keeping their place) and go on
-		 * under the new features, as across a new memory table. */
-		if (d->status) {
-			stop_all(s);
-			vdev_set_status(d, 0);
-		}
-		vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-		vdev_set_driver_features(d, f & ~(1ULL << VU_F_PROTOCOL_FEATURES));
-		vdev_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		                   VIRTIO_STATUS_FEATURES_OK);
-		if (!(d->status & VIRTIO_STATUS_FEATURES_OK))
-			BAD("SET_FEATURES: 0x%" PRIx64 " lacks VIRTIO_F_VERSION_1", f);
-		s->features = f;
-		start_all(s);
-		return 0;
-	}
-	case VU_SET_OWNER:
-		s->owned = 1;
-		return 0;
-	case VU_RESET_OWNER:
-		stop_all(s);
-		if (d->status)
-			vdev_set_status(d, 0);
-		s->owned = 0;
-		return 0;
-	case VU_GET_PROTOCOL_FEATURES:
-		*replied = 1;
-		return reply_u64(s, m, VU_PROTOCOL_OURS);
-	case VU_SET_PROTOCOL_FEATURES: {
-		uint64_t p = get64(m->payload);
-		if (p & ~VU_PROTOCOL_OURS)
-			BAD("SET_PROTOCOL_FEATURES: 0x%" PRIx64 " has bits that were not offered", p);
-		s->protocol = p;
-		return 0;
-	}
-	case VU_GET_QUEUE_NUM:
-		*replied = 1;
-		return reply_u64(s, m, d->nqueues);
-	case VU_SET_MEM_TABLE:
-		return set_mem_table(s, m, why, whylen);
-	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
-	case VU_SET_VRING_ENABLE: case VU_VRING_KICK: {
-		uint32_t index = get32(m->payload), num = get32(m->payload + 4);
-		q = ring_index(s, index);
-		if (q < 0)
-			BAD("%s: no ring %" PRIu32 " (the device has %u)", name, index, d->nqueues);
-		if (m->request == VU_SET_VRING_NUM) {
-			if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1)))
-				BAD("SET_VRING_NUM: ring %d size %" PRIu32 " (a power of 2, at most %d)",
-				    q, num, VIRTQ_MAX_SIZE);
-			if (s->ring[q].started)
-				BAD("SET_VRING_NUM: ring %d is running", q);
-			s->ring[q].num = num;
-		} else if (m->request == VU_SET_VRING_BASE) {
-			if (num > 0xffff)
-				BAD("SET_VRING_BASE: ring %d index %" PRIu32 " (at most 65535)", q, num);
-			if (s->ring[q].started)
-				BAD("SET_VRING_BASE: ring %d is running", q);
-			s->ring[q].base = (uint16_t)num;
-		} else if (m->request == VU_GET_VRING_BASE) {
-			uint8_t p[8];
-			stop_ring(s, q);
-			put32(p, (uint32_t)q);
-			put32(p + 4, s->ring[q].base);
-			*replied = 1;
-			return reply(s, m, p, 8);
-		} else if (m->request == VU_SET_VRING_ENABLE) {
-			if (num > 1)
-				BAD("SET_VRING_ENABLE: ring %d state %" PRIu32 " (0 or 1)", q, num);
-			if (!num)
-				stop_ring(s, q);
-			else {
-				s->ring[q].enabled = 1;
-				maybe_start(s, q);
-			}
-		} else {
-			if (!(s->protocol & (1ULL << VU_PROTOCOL_F_INBAND_NOTIFICATIONS)))
-				BAD("VRING_KICK: in-band notifications were not agreed");
-			kick(s, (unsigned)q);
-		}
-		return 0;
-	}
-	case VU_SET_VRING_ADDR: {
-		uint32_t index = get32(m->payload);
-		uint64_t desc = get64(m->payload + 8), used = get64(m->payload + 16),
-		         avail = get64(m->payload + 24);
-		struct vu_ring *r;
-		q = ring_index(s, index);
-		if (q < 0)
-			BAD("SET_VRING_ADDR: no ring %" PRIu32 " (the device has %u)", index, d->nqueues);
-		r = &s->ring[q];
-		if (r->started)
-			BAD("SET_VRING_ADDR: ring %d is running", q);
-		if (translate(s, desc, &r->desc) < 0)
-			BAD("SET_VRING_ADDR: ring %d descriptor table 0x%" PRIx64 " is not in the memory table", q, desc);
-		if (translate(s, avail, &r->avail) < 0)
-			BAD("SET_VRING_ADDR: ring %d available ring 0x%" PRIx64 " is not in the memory table", q, avail);
-		if (translate(s, used, &r->used) < 0)
-			BAD("SET_VRING_ADDR: ring %d used ring 0x%" PRIx64 " is not in the memory table", q, used);
-		r->have_addr = 1;
-		maybe_start(s, q);
-		return 0;
-	}
-	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: {
-		struct vu_ring *r;
-		q = take_fd(s, m, why, whylen);
-		if (q < 0)
-			return -1;
-		if (m->request == VU_SET_VRING_ERR)
-			return 0;         /* we never report ring errors this way */
-		r = &s->ring[q];
-		if (m->request == VU_SET_VRING_CALL) {
-			close_fd(&r->call_fd);
-			if (m->nfds) {
-				r->call_fd = m->fds[0];
-				m->nfds = 0;
-				fcntl(r->call_fd, F_SETFL, O_NONBLOCK);
-			}
-			return 0;
-		}
-		close_fd(&r->kick_fd);
-		if (m->nfds) {
-			r->kick_fd = m->fds[0];
-			m->nfds = 0;
-			fcntl(r->kick_fd, F_SETFL, O_NONBLOCK);
-		}
-		/* Without protocol features a ring starts with its kick fd. */
-		if (!(s->features & (1ULL << VU_F_PROTOCOL_FEATURES)))
-			r->enabled = 1;
-		maybe_start(s, q);
-		return 0;
-	}
-	case VU_SET_BACKEND_REQ_FD:
-		if (!(s->protocol & (1ULL << VU_PROTOCOL_F_BACKEND_REQ)))
-			BAD("SET_BACKEND_REQ_FD: the backend channel was not agreed");
-		if (m->nfds != 1)
-			BAD("SET_BACKEND_REQ_FD: %u file descriptors (1 expected)", m->nfds);
-		close_fd(&s->backend_fd);
-		s->backend_fd = m->fds[0];
-		m->nfds = 0;
-		fcntl(s->backend_fd, F_SETFL, O_NONBLOCK);
-		return 0;
-	case VU_GET_CONFIG: case VU_SET_CONFIG: {
-		uint8_t p[12 + VU_CONFIG_MAX];
-		uint32_t off, len;
-		if (!(s->protocol & (1ULL << VU_PROTOCOL_F_CONFIG)))
-			BAD("%s: config access was not agreed", name);
-		if (m->size < 12)
-			BAD("%s: payload of %" PRIu32 " bytes, too short", name, m->size);
-		off = get32(m->payload);
-		len = get32(m->payload + 4);
-		if (len > VU_CONFIG_MAX || off > VU_CONFIG_MAX - len)
-			BAD("%s: %" PRIu32 " bytes at offset %" PRIu32 " (config space is %d bytes)",
-			    name, len, off, VU_CONFIG_MAX);
-		if (m->size != 12 + len)
-			BAD("%s: payload of %" PRIu32 " bytes for %" PRIu32 " config bytes", name, m->size, len);
-		if (m->request == VU_SET_CONFIG) {
-			vdev_config_write(d, off, m->payload + 12, len);
-			return 0;
-		}
-		/* What the device has, and zeros past its end: the frontend
-		 * reads the size it knows, which may be more than we fill. */
-		memcpy(p, m->payload, 12);
-		memset(p + 12, 0, len);
-		if (off < d->config_len)
-			memcpy(p + 12, d->config + off, len < d->config_len - off ? len : d->config_len - off);
-		*replied = 1;
-		return reply(s, m, p, 12 + len);
-	}
-	default:
+#define VARIABLE UINT32_MAX     /* the handler checks the payload's size */
+
+/* Each request: its handler, its payload's size, whether it may carry an
+ * fd.  A request without a handler is refused as not supported. */
+static const struct vu_request_kind {
+	vu_handler *fn;
+	uint32_t size;
+	unsigned takes_fds;
+} requests[VU_REQUEST__END] = {
+	[VU_GET_FEATURES]          = { h_get_features, 0, 0 },
+	[VU_SET_FEATURES]          = { h_set_features, 8, 0 },
+	[VU_SET_OWNER]             = { h_set_owner, 0, 0 },
+	[VU_RESET_OWNER]           = { h_reset_owner, 0, 0 },
+	[VU_SET_MEM_TABLE]         = { h_set_mem_table, VARIABLE, 1 },
+	[VU_SET_VRING_NUM]         = { h_set_vring_num, 8, 0 },
+	[VU_SET_VRING_ADDR]        = { h_set_vring_addr, 40, 0 },
+	[VU_SET_VRING_BASE]        = { h_set_vring_base, 8, 0 },
+	[VU_GET_VRING_BASE]        = { h_get_vring_base, 8, 0 },
+	[VU_SET_VRING_KICK]        = { h_set_vring_kick, 8, 1 },
+	[VU_SET_VRING_CALL]        = { h_set_vring_call, 8, 1 },
+	[VU_SET_VRING_ERR]         = { h_set_vring_err, 8, 1 },
+	[VU_GET_PROTOCOL_FEATURES] = { h_get_protocol_features, 0, 0 },
+	[VU_SET_PROTOCOL_FEATURES] = { h_set_protocol_features, 8, 0 },
+	[VU_GET_QUEUE_NUM]         = { h_get_queue_num, 0, 0 },
+	[VU_SET_VRING_ENABLE]      = { h_set_vring_enable, 8, 0 },
+	[VU_SET_BACKEND_REQ_FD]    = { h_set_backend_req_fd, 0, 1 },
+	[VU_GET_CONFIG]            = { h_config, VARIABLE, 0 },
+	[VU_SET_CONFIG]            = { h_config, VARIABLE, 0 },
+	[VU_VRING_KICK]            = { h_vring_kick, 8, 0 },
+};
+
+static int handle(struct vu_server *s, struct vu_msg *m, int *replied, char *why, size_t whylen)
+{
+	const char *name = vu_request_name(m->request);
+	const struct vu_request_kind *k =
+		m->request < VU_REQUEST__END ? &requests[m->request] : NULL;
+
+	if (!k || !k->fn)
 		BAD("%s (%" PRIu32 ") is not supported", name, m->request);
-	}
+	if (k->size != VARIABLE && m->size != k->size)
+		BAD("%s: payload of %" PRIu32 " bytes (%" PRIu32 " expected)", name, m->size, k->size);
+	if (!k->takes_fds && m->nfds)
+		BAD("%s: carries %u file descriptors (none expected)", name, m->nfds);
+	return k->fn(s, m, replied, why, whylen);
 }
 
 #undef BAD
