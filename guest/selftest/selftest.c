@@ -30,8 +30,6 @@
 
 #include "selftest.h"
 
-u8 rd8(u64 a)   { return *(const volatile u8 *)a; }
-u32 rd32(u64 a) { return *(const volatile u32u *)a; }
 static u64 rd64(u64 a) { return *(const volatile u64u *)a; }
 
 #define KiB (1ULL << 10)
@@ -39,7 +37,6 @@ static u64 rd64(u64 a) { return *(const volatile u64u *)a; }
 #define GiB (1ULL << 30)
 
 /* The platform, as docs/platform.md and core/x86.h describe it. */
-#define UART_THR    0x3f8
 #define HOLE_START  0xc0000000ULL   /* the 32-bit hole: no RAM in it */
 #define HOLE_END    0x100000000ULL  /* where RAM above 3 GiB continues */
 #define LOW_MEM_END 0x100000ULL     /* boot_params and the command line live below */
@@ -75,48 +72,6 @@ static u64 rd64(u64 a) { return *(const volatile u64u *)a; }
 
 extern char _image_start[], _image_end[];
 
-static unsigned failures;
-
-/* ---- a tiny libc ---------------------------------------------------- */
-
-/* gcc may call these for struct copies even with -fno-builtin.  The
- * Makefile passes -fno-tree-loop-distribute-patterns so that gcc does not
- * turn these very loops back into calls to themselves. */
-
-void *memset(void *d, int c, size_t n)
-{
-	u8 *p = d;
-	while (n--)
-		*p++ = (u8)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	u8 *p = d;
-	const u8 *q = s;
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-int memcmp(const void *a, const void *b, size_t n)
-{
-	const u8 *p = a, *q = b;
-	for (; n; n--, p++, q++)
-		if (*p != *q)
-			return *p - *q;
-	return 0;
-}
-
-static size_t slen(const char *s)
-{
-	size_t n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
 /* ---- port I/O and CPU ------------------------------------------------ */
 
 static void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
@@ -142,105 +97,6 @@ static u32 my_apic_id(void)
 	u32 a = 1, b, c = 0, d;
 	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
 	return b >> 24;
-}
-
-/* ---- output: a printf with %s %.Ns %c %d %u %x, l and ll ------------ */
-
-/* One byte, one VM exit.  The UART's transmitter is always ready in
- * vmlua, so we do not poll LSR (that would be a second exit per byte). */
-static void putch(char c)
-{
-	outb(UART_THR, (u8)c);
-}
-
-static void putnum(u64 v, unsigned base)
-{
-	char buf[24];
-	int i = (int)sizeof buf;
-	do {
-		buf[--i] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	while (i < (int)sizeof buf)
-		putch(buf[i++]);
-}
-
-static void vsay(const char *fmt, va_list ap)
-{
-	for (; *fmt; fmt++) {
-		int longs = 0, prec = -1;
-		if (*fmt != '%') {
-			putch(*fmt);
-			continue;
-		}
-		fmt++;
-		if (*fmt == '.') {
-			for (prec = 0, fmt++; *fmt >= '0' && *fmt <= '9'; fmt++)
-				prec = prec * 10 + (*fmt - '0');
-		}
-		for (; *fmt == 'l'; fmt++)
-			longs++;
-		switch (*fmt) {
-		case 's': {
-			const char *s = va_arg(ap, const char *);
-			for (; *s && prec != 0; s++, prec--)
-				putch(*s);
-			break;
-		}
-		case 'c':
-			putch((char)va_arg(ap, int));
-			break;
-		case 'u':
-		case 'x': {
-			u64 v = longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
-			putnum(v, *fmt == 'x' ? 16 : 10);
-			break;
-		}
-		case 'd': {
-			long long v = longs ? va_arg(ap, long long) : va_arg(ap, int);
-			if (v < 0)
-				putch('-');
-			putnum(v < 0 ? -(u64)v : (u64)v, 10);
-			break;
-		}
-		case '%':
-			putch('%');
-			break;
-		default:        /* not reached: gcc checks every format */
-			return;
-		}
-	}
-}
-
-void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-}
-
-/* "selftest: ok <what>" and its detail. */
-void ok(const char *fmt, ...)
-{
-	va_list ap;
-	say("selftest: ok ");
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-	putch('\n');
-}
-
-/* "selftest: FAIL <what>: <detail>", and one more failed check. */
-void fail(const char *what, const char *fmt, ...)
-{
-	va_list ap;
-	failures++;
-	say("selftest: FAIL %s: ", what);
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
-	putch('\n');
 }
 
 /* ---- entry state ----------------------------------------------------- */
@@ -972,8 +828,8 @@ void selftest_main(u64 bp, u64 rflags)
 			check_virtio(dsdt_addr, ex.vreq);
 	}
 
-	if (failures)
-		say("selftest: FAIL (%u checks failed)\n", failures);
+	if (failures())
+		say("selftest: FAIL (%u checks failed)\n", failures());
 	else
 		say("selftest: PASS\n");
 	power_off(&pw);

@@ -1,6 +1,7 @@
 /*
  * selftest.h - what the selftest guest's files share: types, memory
- * access, the UART reporting functions.
+ * access, the UART reporting functions (lib.c), the virtio check
+ * (virtio.c).
  */
 #ifndef SELFTEST_H
 #define SELFTEST_H
@@ -25,8 +26,12 @@ void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 
+size_t slen(const char *s);
+
 /* Output on the UART; ok and fail write whole "selftest: ..." lines,
- * and fail counts a failed check. */
+ * and fail counts a failed check, which failures() tells. */
+void putch(char c);
+unsigned failures(void);
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
