@@ -168,6 +168,21 @@ describe("the uml backend #uml", function()
     assert.are_not.equal(0, status)
   end)
 
+  -- vm:stop() or vm:close() from inside a hook, then collectgarbage():
+  -- in a vmlua of its own, which a use after free would kill.
+  for _, case in ipairs{
+    { "notify", "vm:stop() in a device's notify hook", "stopped: stopped by the script" },
+    { "output", "vm:stop() in an output hook", "stopped: stopped by the script" },
+    { "close", "vm:close() in a device's notify hook", "stopped: closed" },
+  } do
+    it("ends on " .. case[2] .. " followed by collectgarbage(): wait returns, one exit event", function()
+      local out, status = env.sh(env.vmlua .. " spec/helpers/stop_in_hook.lua " .. case[1] .. " 2>&1")
+      assert.equal(0, status, out)
+      assert.matches("wait: " .. case[3]:gsub("%p", "%%%0") .. "\n", out)
+      assert.matches("exits: 1: " .. case[3]:gsub("%p", "%%%0") .. "\n", out)
+    end)
+  end
+
   it("takes console input", function()
     local vm, initrd = boot("echo waiting-for-input; read line; echo \"got: $line\"\n")
     vm:start()

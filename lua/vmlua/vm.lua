@@ -307,6 +307,9 @@ function VM:_output(data)
 end
 
 function VM:_finish(reason, detail)
+  -- Once only: a hook may have stopped the machine while the loop ran,
+  -- and the loop then finds linux.uml killed.
+  if self.exit_reason or self.state == "stopping" then return end
   self:_set_state("stopping")
   self._core:stop()
   core.tty_restore()
@@ -360,7 +363,14 @@ function VM:wait(timeout)
       end
       error(out, 0)
     end
+    -- A hook (a device's, or an output hook below) may stop or close
+    -- the machine: its end is the one the script chose.
+    if self.exit_reason then
+      self.console:write(out)
+      return self.exit_reason, self.exit_detail
+    end
     self:_output(out)
+    if self.exit_reason then return self.exit_reason, self.exit_detail end
     if self._panic then
       self:_finish("panic", self._panic)
       return "panic", self._panic
@@ -538,11 +548,11 @@ function VM:regs(cpu) return self._core:regs(cpu) end
 
 --- Release everything; the machine stops first.
 -- The uml backend's vhost-user servers: closed, their sockets removed.
+-- They stay in the list (closed, their counters readable): a hook may
+-- close them while the C loop is inside one, and the machine's core
+-- holds them until it is collected.
 function VM:_close_servers()
-  for i, srv in ipairs(self.servers or {}) do
-    srv:close()
-    self.servers[i] = nil
-  end
+  for _, srv in ipairs(self.servers or {}) do srv:close() end
 end
 
 function VM:close()
