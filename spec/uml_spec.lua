@@ -106,6 +106,37 @@ describe("the uml backend #uml", function()
     assert(ok, err)
   end)
 
+  it("leaves no run directory behind when vm{} refuses its devices or command line, or vm:start() raises", function()
+    local stdlib = require "posix.stdlib"
+    local old = os.getenv("TMPDIR")
+    local w = env.watched()
+    local rng = virtio.rng()
+    local function uml(opts)
+      local o = { backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M", console = "none" }
+      for k, v in pairs(opts) do o[k] = v end
+      return vmlua.vm(o)
+    end
+    stdlib.setenv("TMPDIR", w.dir)
+    local ok, err = pcall(function()
+      assert.has_error(function() uml{ devices = { rng, rng } } end,
+        "bad argument #1 to 'vm' (devices[2] is devices[1] again)")
+      assert.has_error(function() uml{ cmdline = ("w "):rep(300) } end,
+        "bad argument #1 to 'vm' (option 'cmdline' has 300 words; the uml backend takes at most 252)")
+      -- A device that another running machine serves: start() raises
+      -- at the script's line, and the machine is stopped, as before.
+      local a, b = assert(uml{ devices = { rng } }), assert(uml{ devices = { rng } })
+      assert(a:start())
+      local ok2, err2 = pcall(b.start, b)
+      a:close()
+      assert.is_false(ok2)
+      assert.matches("already on a transport", err2)
+      assert.equal("stopped", b.state)
+    end)
+    stdlib.setenv("TMPDIR", old)
+    w.check()
+    assert(ok, err)
+  end)
+
   it("is what make run boots: a command runs inside and the guest powers off", function()
     local p = io.popen([[make -s run RUN_CMD='echo "run-says: $(uname -s)" '\''quo  ted'\' 2>&1; echo "make-exit: $?"]])
     local out = p:read("a")

@@ -60,6 +60,11 @@ local function check_options(opts)
         end
       end
       if #v > 19 then argerror("at most 19 devices") end
+      local seen = {}
+      for i, d in ipairs(v) do
+        if seen[d] then argerror(("devices[%d] is devices[%d] again"):format(i, seen[d])) end
+        seen[d] = i
+      end
     elseif want == "number" then
       if math.type(v) ~= "integer" or v < 1 then
         argerror("option '" .. k .. "' must be a positive integer")
@@ -106,6 +111,11 @@ local function new_uml(opts)
   end
   local devices = opts.devices or {}
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
+  -- linux.uml's own words and one per device must fit core.uml_vm's 256.
+  if #args + #devices > 256 then
+    argerror(("option 'cmdline' has %d words; the uml backend takes at most %d"):format(
+      #args - (initrd and 4 or 3), 256 - #devices - (initrd and 4 or 3)), 3)
+  end
   local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
                devices = devices, servers = {} }
   function vm._spawn()
@@ -126,16 +136,20 @@ local function new_uml(opts)
       local ok, lerr = unistd.link(initrd, dir .. "/initrd", true)
       if not ok then undo(); return nil, "cannot link the initrd into " .. dir .. ": " .. lerr end
     end
-    for i, dev in ipairs(devices) do
-      local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
-      if not srv then undo(); return nil, serr end
-      vm.servers[i] = srv
-      argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
-    end
-    local machine
-    machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
-    if not machine then undo() end
-    return machine, err
+    -- Whatever goes wrong from here on, raised or returned, takes the
+    -- directory with it.
+    local ok, machine, merr = pcall(function()
+      for i, dev in ipairs(devices) do
+        local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
+        if not srv then return nil, serr end
+        vm.servers[i] = srv
+        argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
+      end
+      return core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
+    end)
+    if not (ok and machine) then undo() end
+    if not ok then error(machine, 0) end
+    return machine, merr
   end
   return vm
 end
@@ -262,7 +276,13 @@ function VM:start()
   self._started_at = os.time()
   local ok, err
   if self._spawn then
-    self._core, err = self._spawn()
+    local spawned, core_or_err, serr = pcall(self._spawn)
+    if not spawned then
+      -- Undone already (see new_uml); raised again at the script's line.
+      self:_set_state("stopped")
+      error((tostring(core_or_err):gsub("^[^:\n]*vm%.lua:%d+: ", "")), 2)
+    end
+    self._core, err = core_or_err, serr
     ok = self._core ~= nil
   else
     ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
