@@ -375,6 +375,104 @@ describe("the uml backend #uml", function()
   end)
 end)
 
+describe("the lifetime of a uml machine #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+  local dirent = require "posix.dirent"
+
+  -- This process's open fds.
+  local function fds()
+    return #dirent.dir("/proc/self/fd")
+  end
+  local function collect()
+    collectgarbage(); collectgarbage()
+  end
+  local function count(t)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    return n
+  end
+
+  it("collects an unstarted, unreferenced machine with its devices, their fds among them", function()
+    local img = env.tmpname()
+    local f = assert(io.open(img, "wb")); f:write(("\0"):rep(1 << 20)); f:close()
+    local alive = setmetatable({}, { __mode = "k" })
+    collect()
+    local before = fds()
+    for _ = 1, 10 do
+      -- A virtio console's output function is held by C: the way back
+      -- from it to the machine must not keep the machine.
+      local dev, con = virtio.console{ output = "none" }
+      local blk = assert(virtio.blk{ path = img })
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M",
+        console = "none", devices = { blk, dev } })
+      alive[vm], alive[blk], alive[dev], alive[con] = true, true, true, true
+    end
+    assert.is_true(fds() >= before + 10, "the disks are open")
+    collect()
+    os.remove(img)
+    assert.equal(0, count(alive))
+    assert.equal(before, fds())
+  end)
+
+  it("keeps a running machine that only its virtio console holds, and lets it go once it has ended", function()
+    local initrd = guest_running("echo on-hvc0 >/dev/hvc0\n")
+    local alive = setmetatable({}, { __mode = "k" })
+    local dev, con = virtio.console{ output = "none" }
+    do
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd, memory = "96M",
+        cmdline = "quiet", console = "none", devices = { dev } })
+      alive[vm] = true
+      assert(vm:start())
+    end
+    collect()
+    assert.equal(1, count(alive), "the running machine was collected")
+    assert.equal("on-hvc0", con:expect("on%-hvc0", 60))
+    local ok, err = pcall(con.expect, con, "never", 60)
+    assert.is_false(ok)
+    assert.matches("the guest ended %(poweroff", err)
+    collect()
+    os.remove(initrd)
+    assert.equal(0, count(alive), "the machine that ended was kept")
+  end)
+
+  -- 50 boots in one process, each with a disk and a virtio console,
+  -- each machine dropped unclosed.  Bounds: the fd count after the last
+  -- boot is the count after the fifth (a leaked machine held 6 fds, 270
+  -- over 45 boots); RSS grows by less than 1 MiB from the fifth boot to
+  -- the last (the leaked machines came to 1.6 MiB over 45 boots; without
+  -- the leak the growth measured 4 KiB).
+  it("boots 50 times in one process with a flat fd count and RSS #slow", function()
+    local initrd = guest_running("echo x >/dev/hvc0; echo y >/dev/vda\n")
+    local img = env.tmpname()
+    local f = assert(io.open(img, "wb")); f:write(("\0"):rep(1 << 20)); f:close()
+    local function rss()
+      local status = assert(io.open("/proc/self/status")):read("a")
+      return tonumber(status:match("VmRSS:%s+(%d+) kB")) * 1024
+    end
+    local fd5, rss5
+    for i = 1, 50 do
+      local dev = virtio.console{ output = "none" }
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd, memory = "96M",
+        cmdline = "quiet", console = "none", devices = { assert(virtio.blk{ path = img }), dev } })
+      vm:start()
+      local reason = vm:wait(90)
+      assert.equal("poweroff", reason, vm:output())
+      vm = nil  -- luacheck: ignore (dropped without close)
+      collect()
+      if i == 5 then fd5, rss5 = fds(), rss() end
+    end
+    local fd50, rss50 = fds(), rss()
+    os.remove(img)
+    os.remove(initrd)
+    assert.equal(fd5, fd50, "fds after boot 5 and after boot 50")
+    assert.is_true(rss50 - rss5 < 1 << 20,
+      ("RSS grew by %d KiB from boot 5 to boot 50"):format((rss50 - rss5) >> 10))
+  end)
+end)
+
 describe("the UML guest's FP and vector registers #uml", function()
   if not readable(KERNEL) or not readable(INITRD) then
     pending("the default guest is not built: run make guest")

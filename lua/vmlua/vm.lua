@@ -192,13 +192,34 @@ function M.new(opts)
   setmetatable(vm, VM)
   console._send = function(s) return vm:send(s) end
   -- expect() on any console of this machine runs the machine meanwhile.
-  local function pump(slice) return vm:wait(slice) end
+  -- The consoles reach the machine weakly: a virtio console's output
+  -- function is held by C through the registry, and a strong way back
+  -- to the machine (console -> pump -> machine -> devices -> that
+  -- console's device) would keep an unstarted machine, its disks and
+  -- their fds for ever.  While it runs, each console holds it (see
+  -- VM:_hold), so that a script may keep only a console.
+  local link = setmetatable({ vm = vm }, { __mode = "v" })
+  local function pump(slice)
+    local v = link.vm
+    if not v then return "error", "its machine was dropped and collected" end
+    return v:wait(slice)
+  end
+  vm._consoles = { console }
   console._pump = pump
   for _, dev in ipairs(opts.devices or {}) do
     local c = require("vmlua.virtio").console_of[dev]
-    if c then c._pump = pump end
+    if c then
+      c._pump = pump
+      vm._consoles[#vm._consoles + 1] = c
+    end
   end
   return vm
+end
+
+-- A running machine is held by its consoles (on), and let go when it
+-- has ended (off): see the pump in M.new.
+function VM:_hold(on)
+  for _, c in ipairs(self._consoles) do c._machine = on and self or nil end
 end
 
 -- The kvm backend: memory, ACPI tables, kernel and vCPUs, built now.
@@ -299,6 +320,7 @@ function VM:start()
   end
   self:_set_state("running")
   M.live[self] = true
+  self:_hold(true)
   return self
 end
 
@@ -338,6 +360,7 @@ function VM:_finish(reason, detail)
   self:_output(rest)
   self:_close_servers()
   self.exit_reason, self.exit_detail = reason, detail
+  self:_hold(false)
   self:_set_state("stopped")
   self:_emit("exit", reason, detail)
 end
@@ -583,6 +606,7 @@ function VM:close()
   if self._core then self._core:close() end
   self:_close_servers()
   self.console:close()
+  self:_hold(false)
   M.live[self] = nil
 end
 VM.__close = VM.close
