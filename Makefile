@@ -251,7 +251,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Icore
-FUZZ_TARGETS = virtq vhost_user loader
+FUZZ_TARGETS = virtq vhost_user loader scenario
 
 $(B)/fuzz_virtq: fuzz/fuzz_virtq.c core/virtq.c core/memory.c core/virtq.h core/memory.h
 	@mkdir -p $(@D)
@@ -268,12 +268,19 @@ $(B)/fuzz_loader: fuzz/fuzz_loader.c core/loader.c core/fileio.c core/memory.c c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
+# The Lua side of vmlua test: Lua embedded, coverage from a line hook.
+$(B)/fuzz_scenario: fuzz/fuzz_scenario.c fuzz/fuzz_scenario.lua lua/vmlua/test.lua
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(LUA_INCDIR) -DVMLUA_SRC='"$(abspath .)"' -o $@ $(filter %.c,$^) \
+		$(LUA_LIB) -lm -ldl
+
 fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
 	@rc=0; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(B)/fuzz-corpus/$$t $(B)/fuzz-artifacts/$$t; \
 		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 		$(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 			-artifact_prefix=$(B)/fuzz-artifacts/$$t/ \
+			$$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
 			$(B)/fuzz-corpus/$$t fuzz/corpus/$$t || { rc=1; echo "== fuzz_$$t FAILED"; }; \
 	done; exit $$rc
 

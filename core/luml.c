@@ -31,9 +31,16 @@ struct luml {
 	int input_fd;
 	int escape;            /* input is a person's keys: Ctrl-A x quits */
 	struct ttyesc esc;
-	/* The vhost-user servers of its devices, polled with it. */
+	/* The vhost-user servers of its devices, polled with it.  A table
+	 * of our own, the userdata's user value, keeps them alive: the
+	 * script's list of them may be emptied while we poll. */
 	struct vu_server *srv[LUML_MAX_SERVERS];
 	unsigned nsrv;
+	/* How deep we are in a server's callbacks (Lua hooks run there),
+	 * and a :close() made from such a hook, carried out on the way
+	 * out: the loop still holds u->vm. */
+	int busy;
+	int close_pending;
 	/* Its mconsole, connected as soon as UML has made the socket (see
 	 * mcon_connect), or -1. */
 	int mcon_fd;
@@ -46,7 +53,7 @@ struct luml {
 static struct luml *checkuml(lua_State *L, int idx)
 {
 	struct luml *u = luaL_checkudata(L, idx, VMLUA_UML);
-	if (!u->vm)
+	if (!u->vm || u->close_pending)
 		luaL_error(L, "attempt to use a closed " VMLUA_VM);
 	return u;
 }
@@ -117,25 +124,26 @@ static int l_uml_vm(lua_State *L)
 	u->input_fd = -1;
 	u->mcon_fd = -1;
 	luaL_setmetatable(L, VMLUA_UML);
-	/* Its servers stay alive as long as it does. */
+	/* Its servers stay alive as long as it does, in a copy of the
+	 * list that no script can reach. */
 	if (lua_getfield(L, 1, "servers") != LUA_TNIL) {
 		if (!lua_istable(L, -1))
 			return luaL_argerror(L, 1, "field 'servers' must be a list of vmlua.VhostUser");
 		n = (lua_Integer)lua_rawlen(L, -1);
 		if (n > LUML_MAX_SERVERS)
 			return luaL_argerror(L, 1, "field 'servers' has more than 16 entries");
+		lua_createtable(L, (int)n, 0);
 		for (i = 1; i <= n; i++) {
-			lua_rawgeti(L, -1, i);
+			lua_rawgeti(L, -2, i);
 			if (!luaL_testudata(L, -1, VMLUA_VHOST))
 				return luaL_argerror(L, 1, lua_pushfstring(L,
 				        "servers[%I] must be a vmlua.VhostUser", i));
 			u->srv[u->nsrv++] = vmlua_checkvhost(L, -1);
-			lua_pop(L, 1);
+			lua_rawseti(L, -2, i);
 		}
-		lua_setiuservalue(L, -2, 1);
-	} else {
-		lua_pop(L, 1);
+		lua_setiuservalue(L, -3, 1);
 	}
+	lua_pop(L, 1);
 	u->vm = uml_vm_spawn(binary, args, rundir, err, sizeof(err));
 	if (!u->vm)
 		return vmlua_fail(L, err);
@@ -143,6 +151,29 @@ static int l_uml_vm(lua_State *L)
 }
 
 static int mcon_connect(struct luml *u, char *err, size_t errlen);
+static void destroy(struct luml *u);
+
+/*
+ * Serve what the servers' fds in pfd have to say (srv_n[k] of them for
+ * server k).  Their callbacks run Lua hooks, which may stop or close the
+ * machine: a close is carried out here, once no server is on the stack.
+ * 1 when the machine is still open.
+ */
+static int serve(struct luml *u, struct pollfd *pfd, const int *srv_n)
+{
+	unsigned k;
+
+	u->busy++;
+	for (k = 0; k < u->nsrv; k++) {
+		vu_serve(u->srv[k], pfd, srv_n[k]);
+		pfd += srv_n[k];
+	}
+	if (--u->busy == 0 && u->close_pending) {
+		destroy(u);
+		return 0;
+	}
+	return !u->close_pending;
+}
 
 /* Why the child ended, from its wait status. */
 static void push_end(lua_State *L, int status)
@@ -230,13 +261,11 @@ static int u_poll(lua_State *L)
 		 * what a hook saw is seen within one turn. */
 		served = 0;
 		if (rc > 0) {
-			int at = first_srv, j;
-			for (k = 0; k < u->nsrv; k++) {
-				vu_serve(u->srv[k], pfd + at, srv_n[k]);
-				at += srv_n[k];
-			}
+			int j;
 			for (j = first_srv; j < nfd; j++)
 				served |= pfd[j].revents != 0;
+			if (!serve(u, pfd + first_srv, srv_n))
+				break;       /* a hook closed the machine */
 		}
 		if (rc > 0) {
 			int j;
@@ -410,10 +439,8 @@ static int mcon_request(struct luml *u, const char *cmd, size_t len, double time
 			return errbuf_set(err, errlen, "poll: %s", strerror(errno)), -1;
 		if (rc <= 0)
 			continue;
-		for (j = first_srv, k = 0; k < u->nsrv; k++) {
-			vu_serve(u->srv[k], pfd + j, srv_n[k]);
-			j += srv_n[k];
-		}
+		if (!serve(u, pfd + first_srv, srv_n))
+			return errbuf_set(err, errlen, "the machine was closed meanwhile"), -1;
 		for (j = 0; j < first_srv; j++) {
 			if (!pfd[j].revents)
 				continue;
@@ -552,9 +579,8 @@ static int u_stats(lua_State *L)
 	return 1;
 }
 
-static int u_close(lua_State *L)
+static void destroy(struct luml *u)
 {
-	struct luml *u = luaL_checkudata(L, 1, VMLUA_UML);
 	if (u->vm) {
 		uml_vm_destroy(u->vm);
 		u->vm = NULL;
@@ -563,6 +589,20 @@ static int u_close(lua_State *L)
 		close(u->mcon_fd);
 		u->mcon_fd = -1;
 	}
+}
+
+/* :close(), __close and __gc.  From a hook that a server called inside
+ * :poll(), the machine is killed now and let go when :poll() is out of
+ * the servers (see serve). */
+static int u_close(lua_State *L)
+{
+	struct luml *u = luaL_checkudata(L, 1, VMLUA_UML);
+	if (u->busy && u->vm) {
+		uml_vm_kill(u->vm);
+		u->close_pending = 1;
+		return 0;
+	}
+	destroy(u);
 	return 0;
 }
 

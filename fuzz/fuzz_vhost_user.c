@@ -13,12 +13,19 @@
  *                7 meaning nine, one more than allowed; kind in bits
  *                3..5: RAM, kick eventfd, call eventfd, the backend
  *                channel's pipe, a 4 KiB memfd, /dev/null, a pipe's
- *                read end, RAM again);
+ *                read end, or 7: the next byte picks one of the odder
+ *                kinds of fd_kinds[], such as /dev/zero, a 1 TiB memfd,
+ *                a sealed memfd, a socket, a directory, a timerfd);
  *   op & 3 == 1  kick: write the kick eventfd, so a ring that took it
  *                gets walked by the rng backend;
  *   op & 3 == 2  poke shared memory, as the frontend's driver writes its
  *                rings: a 16-bit offset, a length byte, the bytes;
- *   op & 3 == 3  hang up and connect again.
+ *   op & 3 == 3  op >> 2 == 0: hang up and connect again; otherwise
+ *                resize RAM's memfd under the server, to
+ *                ram_sizes[(op >> 2) % N]: nothing, a page, half, all,
+ *                twice, 2 MiB, 1 TiB (shrinking it is what a hostile
+ *                frontend does to make the server fault; it must
+ *                survive, with the device needing a reset).
  *
  * After each step the server is pumped until nothing is ready, and
  * whatever it sent back (replies, calls, backend requests) is drained.
@@ -44,6 +51,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -62,6 +70,14 @@ static struct vdev dev;
 static struct memory mem;
 static uint8_t *ram;
 static int ram_fd, small_fd, null_fd, kick_fd, call_fd, backend[2], spare[2];
+/* The odder fds a message may carry (kind 7 and a byte). */
+static int zero_fd, huge_fd, sealed_fd, sock_fd, dir_fd, timer_fd, file_fd, wronly_fd;
+static int fd_kinds[8];
+/* What RAM's memfd may be resized to; the fuzzer only touches the part
+ * that is still there. */
+static const uint64_t ram_sizes[] = { 0, 4096, RAM / 2, RAM, 2 * RAM, 2 << 20, 1ULL << 40 };
+#define N_RAM_SIZES (sizeof(ram_sizes) / sizeof(ram_sizes[0]))
+static uint64_t ram_now = RAM;
 static int client = -1;
 /* virtio-rng has no config space; ours has a few bytes, so that
  * GET_CONFIG and SET_CONFIG have something to read and write. */
@@ -133,6 +149,39 @@ static void setup(void)
 	if (ram == MAP_FAILED)
 		die("mmap");
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	zero_fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+	huge_fd = memfd_create("fuzz-vu-huge", MFD_CLOEXEC);
+	sealed_fd = memfd_create("fuzz-vu-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	dir_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	file_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	wronly_fd = memfd_create("fuzz-vu-wronly", MFD_CLOEXEC);
+	if (zero_fd < 0 || huge_fd < 0 || sealed_fd < 0 || sock_fd < 0 || dir_fd < 0 ||
+	    timer_fd < 0 || file_fd < 0 || wronly_fd < 0 ||
+	    ftruncate(huge_fd, 1LL << 40) < 0 || ftruncate(sealed_fd, RAM) < 0 ||
+	    ftruncate(wronly_fd, RAM) < 0 ||
+	    fcntl(sealed_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("odd fds");
+	{
+		/* A memfd reopened write-only: mapping it shared for reading fails. */
+		char p[64];
+		int w;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", wronly_fd);
+		w = open(p, O_WRONLY | O_CLOEXEC);
+		if (w < 0)
+			die("reopen memfd");
+		close(wronly_fd);
+		wronly_fd = w;
+	}
+	fd_kinds[0] = zero_fd;
+	fd_kinds[1] = huge_fd;
+	fd_kinds[2] = sealed_fd;
+	fd_kinds[3] = sock_fd;
+	fd_kinds[4] = dir_fd;
+	fd_kinds[5] = timer_fd;
+	fd_kinds[6] = file_fd;
+	fd_kinds[7] = wronly_fd;
 	kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (null_fd < 0 || kick_fd < 0 || call_fd < 0 ||
@@ -203,10 +252,12 @@ static int connect_client(void)
 	return srv.conn_fd >= 0 ? 0 : -1;
 }
 
-/* The fds a message carries, by the kind the input names. */
-static int pick_fd(unsigned kind)
+/* The fds a message carries, by the kind the input names (odd: the
+ * byte that picks among fd_kinds[] for kind 7). */
+static int pick_fd(unsigned kind, unsigned odd)
 {
 	switch (kind) {
+	case 7: return fd_kinds[odd % 8];
 	case 1: return kick_fd;
 	case 2: return call_fd;
 	case 3: return backend[1];
@@ -218,7 +269,8 @@ static int pick_fd(unsigned kind)
 }
 
 /* Send len bytes of message (header included) with nfds fds of kind. */
-static void send_message(const uint8_t *msg, size_t len, unsigned nfds, unsigned kind)
+static void send_message(const uint8_t *msg, size_t len, unsigned nfds, unsigned kind,
+                         unsigned odd)
 {
 	union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int) * 9)]; } ctl;
 	struct iovec iov = { (void *)msg, len };
@@ -229,7 +281,7 @@ static void send_message(const uint8_t *msg, size_t len, unsigned nfds, unsigned
 	if (nfds) {
 		struct cmsghdr *c;
 		for (i = 0; i < nfds; i++)
-			fds[i] = pick_fd(kind);
+			fds[i] = pick_fd(kind, odd);
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		c = CMSG_FIRSTHDR(&mh);
@@ -277,6 +329,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Counted afresh each time: between runs libFuzzer may start a
 	 * symbolizer, whose pipes are not the server's to close. */
 	baseline_fds = count_fds(0);
+	if (ram_now != RAM && ftruncate(ram_fd, RAM) < 0)
+		die("ftruncate RAM back");
+	ram_now = RAM;
 	memset(ram, 0, RAM);
 	memcpy(dev.config, config, sizeof(config));
 	srv.messages = srv.connections = srv.drops = dev.notifies = chains = 0;
@@ -294,15 +349,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 		}
 		if ((op & 3) == 0) {
-			unsigned nfds = (op >> 2) & 7, kind = op >> 5;
-			size_t have = (size_t)(end - data);
+			unsigned nfds = (op >> 2) & 7, kind = op >> 5, odd = 0;
+			size_t have;
 			uint32_t len;
+
+			if (kind == 7) {
+				if (data >= end)
+					break;
+				odd = *data++;
+			}
+			have = (size_t)(end - data);
 
 			if (nfds == 7)
 				nfds = 9;
 			if (have < 12) {
 				/* A header cut short: send what there is and stop. */
-				send_message(data, have, nfds, kind);
+				send_message(data, have, nfds, kind, odd);
 				shutdown(client, SHUT_WR);
 				pump();
 				break;
@@ -310,21 +372,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&len, data + 8, 4);
 			if (len > 512) {
 				/* Oversized: the header alone is enough to refuse. */
-				send_message(data, 12, nfds, kind);
+				send_message(data, 12, nfds, kind, odd);
 				data += 12;
 			} else if (have < 12 + (size_t)len) {
-				send_message(data, have, nfds, kind);
+				send_message(data, have, nfds, kind, odd);
 				shutdown(client, SHUT_WR);
 				pump();
 				break;
 			} else {
-				send_message(data, 12 + len, nfds, kind);
+				send_message(data, 12 + len, nfds, kind, odd);
 				data += 12 + len;
 			}
 		} else if ((op & 3) == 1) {
 			if (write(kick_fd, &one, sizeof(one)) < 0)
 				drain(kick_fd);
 		} else if ((op & 3) == 2) {
+			uint64_t limit, w;
 			uint16_t off;
 			uint8_t n;
 			if (end - data < 3)
@@ -334,10 +397,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			data += 3;
 			if ((size_t)(end - data) < n)
 				n = (uint8_t)(end - data);
-			if ((size_t)off + n > RAM)
-				n = (uint8_t)(RAM - off);
-			memcpy(ram + (off % RAM), data, n);
+			/* Only what is left of RAM: past its end is our SIGBUS. */
+			limit = ram_now < RAM ? ram_now : RAM;
+			w = (uint64_t)off + n <= limit ? n : off < limit ? limit - off : 0;
+			memcpy(ram + off, data, w);
 			data += n;
+		} else if (op >> 2) {
+			ram_now = ram_sizes[(op >> 2) % N_RAM_SIZES];
+			if (ftruncate(ram_fd, (off_t)ram_now) < 0)
+				die("ftruncate RAM");
 		} else {
 			if (connects++ >= MAX_CONNECTS || connect_client() < 0)
 				break;

@@ -22,8 +22,11 @@ end
 local USER = 0x7f0000000000     -- where the frontend says its RAM is mapped
 local RAM = 0x10000
 
--- File descriptor kinds the harness attaches (op bits 5..7).
-local FD = { ram = 0, kick = 1, call = 2, backend = 3 }
+-- File descriptor kinds the harness attaches (op bits 5..7); kind 7
+-- takes one more byte, which picks among the odd ones (fd_kinds[]).
+local FD = { ram = 0, kick = 1, call = 2, backend = 3, odd = 7 }
+local ODD = { dev_zero = 0, huge_memfd = 1, sealed_memfd = 2, socket = 3, directory = 4,
+              timerfd = 5, proc_file = 6, write_only_memfd = 7 }
 
 local NEED_REPLY = 8
 
@@ -33,11 +36,15 @@ local function msg(req, payload, opts)
   opts = opts or {}
   payload = payload or ""
   local op = ((opts.nfds or 0) << 2) | ((opts.fd or 0) << 5)
-  return pack("<B I4 I4 I4", op, req, 1 | (opts.flags or 0), #payload) .. payload
+  local odd = opts.fd == FD.odd and string.char(opts.odd) or ""
+  return string.char(op) .. odd .. pack("<I4 I4 I4", req, 1 | (opts.flags or 0), #payload) .. payload
 end
 
 local function kick() return "\1" end
 local function hang_up() return "\3" end
+-- Resize the RAM memfd under the server: ram_sizes[i % 7] of the
+-- harness (0 nothing, 1 a page, 2 half, 3 all, 4 twice, 5 2 MiB, 6 1 TiB).
+local function resize(i) return string.char(3 | ((i == 0 and 7 or i) << 2)) end
 
 -- The frontend's driver writing its memory.
 local function poke(off, bytes)
@@ -48,12 +55,12 @@ end
 local function u64(v) return pack("<I8", v) end
 local function state(index, num) return pack("<I4 I4", index, num) end
 
-local function mem_table(regions)
+local function mem_table(regions, fd, odd)
   local p = pack("<I4 I4", #regions, 0)
   for _, r in ipairs(regions) do
     p = p .. pack("<I8 I8 I8 I8", r.gpa, r.size, r.user, r.offset or 0)
   end
-  return msg(5, p, { nfds = #regions, fd = FD.ram, flags = NEED_REPLY })
+  return msg(5, p, { nfds = #regions, fd = fd or FD.ram, odd = odd, flags = NEED_REPLY })
 end
 
 local function vring_addr(index, desc, used, avail)
@@ -142,6 +149,44 @@ write("vhost_user", "reconnect-new-table",
              { gpa = 0x10000, size = 0x8000, user = USER + 0x10000, offset = 0x8000 } } ..
   kick() ..
   msg(4))
+
+-- The frontend shrinks its memory under a running ring, then kicks: the
+-- server's walk faults, and must end in a device needing a reset.
+for _, size in ipairs{ 0, 1, 2 } do
+  write("vhost_user", "shrink-to-" .. ({ [0] = "nothing", "a-page", "half" })[size] .. "-then-kick",
+    negotiate(VERSION_1 | PROTOCOL_FEATURES, REPLY_ACK) ..
+    ring0(true) ..
+    msg(18, state(0, 1)) ..
+    poke(0, desc(0x1000, 16, WRITE, 0) .. desc(0xc000, 16, WRITE, 0)) ..
+    poke(0x80, avail(2, 0, 1)) ..
+    resize(size) ..
+    kick() ..
+    resize(3) .. kick())
+end
+
+-- Odd fds where memory or a kick belongs.
+for name, odd in pairs{ ["dev-zero"] = ODD.dev_zero, ["socket"] = ODD.socket,
+                        ["timerfd"] = ODD.timerfd } do
+  write("vhost_user", "kick-fd-" .. name,
+    negotiate(VERSION_1, 0) ..
+    mem_table{ { gpa = 0, size = RAM, user = USER } } ..
+    msg(8, state(0, 8)) .. vring_addr(0, USER, USER + 0x100, USER + 0x80) ..
+    msg(12, u64(0), { nfds = 1, fd = FD.odd, odd = odd }) ..
+    poke(0, desc(0x1000, 16, WRITE, 0)) .. poke(0x80, avail(1, 0)) .. kick())
+end
+for name, r in pairs{
+  ["huge-memfd"] = { odd = ODD.huge_memfd, size = 1 << 40 },
+  ["sealed-memfd"] = { odd = ODD.sealed_memfd, size = RAM },
+  ["directory"] = { odd = ODD.directory, size = RAM },
+  ["write-only-memfd"] = { odd = ODD.write_only_memfd, size = RAM },
+  ["dev-zero"] = { odd = ODD.dev_zero, size = RAM },
+} do
+  write("vhost_user", "mem-table-" .. name,
+    negotiate(VERSION_1 | PROTOCOL_FEATURES, REPLY_ACK) ..
+    mem_table({ { gpa = 0, size = r.size, user = USER } }, FD.odd, r.odd) ..
+    msg(8, state(0, 8)) .. vring_addr(0, USER, USER + 0x100, USER + 0x80) ..
+    msg(12, u64(0), { nfds = 1, fd = FD.kick }) .. kick())
+end
 
 ---------------------------------------------------------------------------
 -- Kernel files (fuzz/fuzz_loader.c)

@@ -156,13 +156,18 @@ if not o.kernel then die("options", "--kernel PATH is required (see --help)") en
 -- archive appended to the initramfs (the kernel unpacks both in turn);
 -- /etc/vmlua/stdio-on-hvc asks the default guest's /init to give it
 -- hvc0 as stdout and hvc1 as stderr.
-if o.run then
-  if not o.initrd then die("options", "--run needs an initramfs (--initrd, or the default guest)") end
+-- The initramfs is copied in pieces, so that a large one is not held in
+-- memory twice over; SIGINT, SIGTERM or SIGHUP meanwhile (an error
+-- "interrupted" raised at the next Lua step) ends the run with one line,
+-- and the partial copy goes with it (die removes scratch_file).
+local function run_initrd()
   local src, err = io.open(o.initrd, "rb")
   if not src then die("options", "--initrd: %s", err) end
-  local base = src:read("a")
-  src:close()
-  if not base then die("options", "--initrd %s: not a file", o.initrd) end
+  local piece, rerr = src:read(1 << 20)
+  if not piece and rerr then
+    src:close()
+    die("options", "--initrd %s: not a file", o.initrd)
+  end
   local extra = require("vmlua.cpio").new()
   extra:dir("etc"); extra:dir("etc/vmlua")
   extra:file("etc/vmlua/run", o.run .. "\n", 493)
@@ -171,10 +176,25 @@ if o.run then
   scratch_file, why = require("vmlua.paths").tmpname("initrd")
   if not scratch_file then die("start", "cannot make the --run initramfs: %s", why) end
   local f = assert(io.open(scratch_file, "wb"))
-  local ok, werr = f:write(base, extra:finish())
+  while piece do
+    local ok, werr = f:write(piece)
+    if not ok then die("start", "cannot write %s: %s", scratch_file, werr) end
+    piece, rerr = src:read(1 << 20)
+    if not piece and rerr then die("start", "--initrd %s: %s", o.initrd, rerr) end
+  end
+  src:close()
+  local ok, werr = f:write(extra:finish())
   f:close()
   if not ok then die("start", "cannot write %s: %s", scratch_file, werr) end
   o.initrd = scratch_file
+end
+if o.run then
+  if not o.initrd then die("options", "--run needs an initramfs (--initrd, or the default guest)") end
+  local ok, err = pcall(run_initrd)
+  if not ok then
+    if tostring(err):find("interrupted$") then die("interrupted", "interrupted: nothing was started") end
+    error(err, 0)
+  end
 end
 
 -- --run's two virtio consoles come first, so that they are hvc0 and hvc1.

@@ -44,6 +44,28 @@ describe("scripts/boot.lua", function()
     assert.equal("boot.lua: " .. dir .. ": not a file\n", out)
   end)
 
+  it("on SIGTERM while it copies the --initrd for --run: one line, status 130, no scratch file left", function()
+    -- The initrd is a FIFO, so that the copy is under way, and stays so,
+    -- when the signal comes: 3 MiB are in the scratch file by then.
+    local w = env.watched()
+    local fifo, out = env.tmpname(), env.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    local sh = ("%s%s --backend uml --initrd %s --run true >%s 2>&1 & pid=$!; exec 7>%s; " ..
+      "head -c 3145728 /dev/zero >&7; for i in $(seq 300); do " ..
+      "[ $(cat %s/vmlua-initrd-* 2>/dev/null | wc -c) -ge 3145728 ] && break; sleep 0.1; done; " ..
+      "ls %s; kill -TERM $pid; wait $pid; echo \"rc=$?\"; exec 7>&-")
+      :format(w.env, BOOT, fifo, out, fifo, w.dir, w.dir)
+    local shown = env.sh(sh)
+    local text = assert(io.open(out)):read("a")
+    os.remove(out)
+    os.remove(fifo)
+    w.check()
+    assert.matches("vmlua%-initrd%-", shown, nil, "the copy was under way")
+    assert.matches("rc=130\n", shown)
+    assert.equal("boot.lua: interrupted: nothing was started\n", text)
+  end)
+
   describe("rejects bad options with one line and no traceback", function()
     local cases = {
       { "--bogus", "boot.lua: unknown option '--bogus' (see --help)\n" },

@@ -85,12 +85,34 @@ describe("vmlua test", function()
       { "machines = 'ab'", "option 'machines' must be a list of machine names, got 'ab'" },
       { "cpus = 1.5", "option 'cpus' must be a positive integer, got 1%.5" },
       { "backend = 'xen'", "option 'backend' must be 'auto', 'kvm' or 'uml', got 'xen'" },
+      { "machines = { 'a', [0] = 'b' }", "option 'machines' must be a list of machine names, got table" },
     } do
       write(dir .. "/bad.lua", "scenario 'x' { " .. c[1] .. ", function() end }\n")
       out, status = env.sh(env.vmlua .. " test " .. dir .. " 2>&1")
       assert.equal(126, status, out)
       assert.matches("bad%.lua:1: scenario 'x': " .. c[2], out)
     end
+    -- Found by fuzz_scenario: a metatable hid options from the checks
+    -- (__pairs) or showed the runner others (__index); an error object
+    -- whose __tostring fails gave a traceback.
+    for _, c in ipairs{
+      { "scenario 'x' (setmetatable({ function() end, machines = 'ab' }, " ..
+        "{ __pairs = function() return next, {} end }))",
+        "bad%.lua:1: scenario 'x': option 'machines' must be a list of machine names, got 'ab'" },
+      { "error(setmetatable({}, { __tostring = function() return {} end }))",
+        "vmlua test: [^\n]*bad%.lua: an error object %(table%)\n" },
+    } do
+      write(dir .. "/bad.lua", c[1] .. "\n")
+      out, status = env.sh(env.vmlua .. " test " .. dir .. " 2>&1")
+      assert.equal(126, status, out)
+      assert.matches(c[2], out)
+      assert.not_matches("traceback", out)
+    end
+    write(dir .. "/meta.lua", "scenario 'meta' (setmetatable({ function() end }, " ..
+      "{ __index = { timeout = -1, xfail = 'no' } }))\n")
+    local list = assert(require("vmlua.test").load(dir .. "/meta.lua"))
+    assert.is_nil(list[1].spec.timeout)
+    assert.is_nil(getmetatable(list[1].spec))
     os.execute("rm -rf " .. dir)
   end)
 

@@ -106,6 +106,37 @@ describe("the uml backend #uml", function()
     assert(ok, err)
   end)
 
+  it("leaves no run directory behind when vm{} refuses its devices or command line, or vm:start() raises", function()
+    local stdlib = require "posix.stdlib"
+    local old = os.getenv("TMPDIR")
+    local w = env.watched()
+    local rng = virtio.rng()
+    local function uml(opts)
+      local o = { backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M", console = "none" }
+      for k, v in pairs(opts) do o[k] = v end
+      return vmlua.vm(o)
+    end
+    stdlib.setenv("TMPDIR", w.dir)
+    local ok, err = pcall(function()
+      assert.has_error(function() uml{ devices = { rng, rng } } end,
+        "bad argument #1 to 'vm' (devices[2] is devices[1] again)")
+      assert.has_error(function() uml{ cmdline = ("w "):rep(300) } end,
+        "bad argument #1 to 'vm' (option 'cmdline' has 300 words; the uml backend takes at most 252)")
+      -- A device that another running machine serves: start() raises
+      -- at the script's line, and the machine is stopped, as before.
+      local a, b = assert(uml{ devices = { rng } }), assert(uml{ devices = { rng } })
+      assert(a:start())
+      local ok2, err2 = pcall(b.start, b)
+      a:close()
+      assert.is_false(ok2)
+      assert.matches("already on a transport", err2)
+      assert.equal("stopped", b.state)
+    end)
+    stdlib.setenv("TMPDIR", old)
+    w.check()
+    assert(ok, err)
+  end)
+
   it("is what make run boots: a command runs inside and the guest powers off", function()
     local p = io.popen([[make -s run RUN_CMD='echo "run-says: $(uname -s)" '\''quo  ted'\' 2>&1; echo "make-exit: $?"]])
     local out = p:read("a")
@@ -167,6 +198,21 @@ describe("the uml backend #uml", function()
     local _, status = env.sh("kill -0 -" .. pid .. " 2>/dev/null")
     assert.are_not.equal(0, status)
   end)
+
+  -- vm:stop() or vm:close() from inside a hook, then collectgarbage():
+  -- in a vmlua of its own, which a use after free would kill.
+  for _, case in ipairs{
+    { "notify", "vm:stop() in a device's notify hook", "stopped: stopped by the script" },
+    { "output", "vm:stop() in an output hook", "stopped: stopped by the script" },
+    { "close", "vm:close() in a device's notify hook", "stopped: closed" },
+  } do
+    it("ends on " .. case[2] .. " followed by collectgarbage(): wait returns, one exit event", function()
+      local out, status = env.sh(env.vmlua .. " spec/helpers/stop_in_hook.lua " .. case[1] .. " 2>&1")
+      assert.equal(0, status, out)
+      assert.matches("wait: " .. case[3]:gsub("%p", "%%%0") .. "\n", out)
+      assert.matches("exits: 1: " .. case[3]:gsub("%p", "%%%0") .. "\n", out)
+    end)
+  end
 
   it("takes console input", function()
     local vm, initrd = boot("echo waiting-for-input; read line; echo \"got: $line\"\n")
@@ -326,6 +372,104 @@ describe("the uml backend #uml", function()
         assert.matches("^" .. path:gsub("%p", "%%%0") .. ": " .. why, err)
       end
     end
+  end)
+end)
+
+describe("the lifetime of a uml machine #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+  local dirent = require "posix.dirent"
+
+  -- This process's open fds.
+  local function fds()
+    return #dirent.dir("/proc/self/fd")
+  end
+  local function collect()
+    collectgarbage(); collectgarbage()
+  end
+  local function count(t)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    return n
+  end
+
+  it("collects an unstarted, unreferenced machine with its devices, their fds among them", function()
+    local img = env.tmpname()
+    local f = assert(io.open(img, "wb")); f:write(("\0"):rep(1 << 20)); f:close()
+    local alive = setmetatable({}, { __mode = "k" })
+    collect()
+    local before = fds()
+    for _ = 1, 10 do
+      -- A virtio console's output function is held by C: the way back
+      -- from it to the machine must not keep the machine.
+      local dev, con = virtio.console{ output = "none" }
+      local blk = assert(virtio.blk{ path = img })
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M",
+        console = "none", devices = { blk, dev } })
+      alive[vm], alive[blk], alive[dev], alive[con] = true, true, true, true
+    end
+    assert.is_true(fds() >= before + 10, "the disks are open")
+    collect()
+    os.remove(img)
+    assert.equal(0, count(alive))
+    assert.equal(before, fds())
+  end)
+
+  it("keeps a running machine that only its virtio console holds, and lets it go once it has ended", function()
+    local initrd = guest_running("echo on-hvc0 >/dev/hvc0\n")
+    local alive = setmetatable({}, { __mode = "k" })
+    local dev, con = virtio.console{ output = "none" }
+    do
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd, memory = "96M",
+        cmdline = "quiet", console = "none", devices = { dev } })
+      alive[vm] = true
+      assert(vm:start())
+    end
+    collect()
+    assert.equal(1, count(alive), "the running machine was collected")
+    assert.equal("on-hvc0", con:expect("on%-hvc0", 60))
+    local ok, err = pcall(con.expect, con, "never", 60)
+    assert.is_false(ok)
+    assert.matches("the guest ended %(poweroff", err)
+    collect()
+    os.remove(initrd)
+    assert.equal(0, count(alive), "the machine that ended was kept")
+  end)
+
+  -- 50 boots in one process, each with a disk and a virtio console,
+  -- each machine dropped unclosed.  Bounds: the fd count after the last
+  -- boot is the count after the fifth (a leaked machine held 6 fds, 270
+  -- over 45 boots); RSS grows by less than 1 MiB from the fifth boot to
+  -- the last (the leaked machines came to 1.6 MiB over 45 boots; without
+  -- the leak the growth measured 4 KiB).
+  it("boots 50 times in one process with a flat fd count and RSS #slow", function()
+    local initrd = guest_running("echo x >/dev/hvc0; echo y >/dev/vda\n")
+    local img = env.tmpname()
+    local f = assert(io.open(img, "wb")); f:write(("\0"):rep(1 << 20)); f:close()
+    local function rss()
+      local status = assert(io.open("/proc/self/status")):read("a")
+      return tonumber(status:match("VmRSS:%s+(%d+) kB")) * 1024
+    end
+    local fd5, rss5
+    for i = 1, 50 do
+      local dev = virtio.console{ output = "none" }
+      local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd, memory = "96M",
+        cmdline = "quiet", console = "none", devices = { assert(virtio.blk{ path = img }), dev } })
+      vm:start()
+      local reason = vm:wait(90)
+      assert.equal("poweroff", reason, vm:output())
+      vm = nil  -- luacheck: ignore (dropped without close)
+      collect()
+      if i == 5 then fd5, rss5 = fds(), rss() end
+    end
+    local fd50, rss50 = fds(), rss()
+    os.remove(img)
+    os.remove(initrd)
+    assert.equal(fd5, fd50, "fds after boot 5 and after boot 50")
+    assert.is_true(rss50 - rss5 < 1 << 20,
+      ("RSS grew by %d KiB from boot 5 to boot 50"):format((rss50 - rss5) >> 10))
   end)
 end)
 

@@ -42,6 +42,23 @@ describe("vmlua under valgrind #slow #uml", function()
     return
   end
 
+  it("stops a uml guest from a device hook, then collects: no invalid read of the servers", function()
+    local dir = env.tmpdir()
+    local out, status = env.sh(("valgrind --error-exitcode=99 --log-file=%s/vg.%%p %s " ..
+      "spec/helpers/stop_in_hook.lua notify 2>&1 </dev/null"):format(dir, env.vmlua))
+    local found = logs(dir)
+    os.execute("rm -rf " .. dir)
+    local all = {}
+    for _, l in ipairs(found) do all[#all + 1] = l.text end
+    all = table.concat(all, "\n")
+    assert.equal(0, status, out .. "\n" .. all)
+    assert.matches("exits: 1: stopped", out)
+    for _, l in ipairs(found) do
+      local errors = l.text:match("ERROR SUMMARY: (%d+) errors")
+      assert.truthy(errors == nil or errors == "0", l.text)
+    end
+  end)
+
   it("boots the default uml guest, runs a command and powers off: no memory error, nothing lost", function()
     local dir = env.tmpdir()
     local out, status = env.sh(("valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=none " ..

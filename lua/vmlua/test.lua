@@ -32,7 +32,9 @@ local M = {}
 local function is_string(v) return type(v) == "string" end
 local function is_names(v)
   if type(v) ~= "table" then return false end
-  for i, name in ipairs(v) do if type(name) ~= "string" or name == "" then return false, i end end
+  for i, name in next, v do
+    if math.type(i) ~= "integer" or i < 1 or type(name) ~= "string" or name == "" then return false end
+  end
   return true
 end
 local OPTIONS = {
@@ -52,6 +54,15 @@ local OPTIONS = {
 
 local function now() return require("vmlua.core").monotonic() end
 
+-- A wrong option's value in a message: strings quoted, numbers and
+-- booleans as they are, anything else by its type (a __tostring is the
+-- scenario's own code, which may fail).
+local function shown(v)
+  if type(v) == "string" then return "'" .. v .. "'" end
+  if type(v) == "number" or type(v) == "boolean" then return tostring(v) end
+  return type(v)
+end
+
 -- `scenario "name" { ... }`, collecting into list.
 local function collector(list, file)
   return function(name)
@@ -59,33 +70,56 @@ local function collector(list, file)
       error("scenario: a name (string) expected, got " .. type(name), 2)
     end
     return function(spec)
-      if type(spec) ~= "table" or type(spec[1]) ~= "function" then
+      if type(spec) ~= "table" or type(rawget(spec, 1)) ~= "function" then
         error("scenario '" .. name .. "': a table with the body as its first item expected", 2)
       end
-      for k, v in pairs(spec) do
+      -- What is checked is what the runner reads: the table's own
+      -- entries, copied (a metatable's __index or __pairs would show the
+      -- checks one thing and the runner another), lists too.
+      local own = {}
+      for k, v in next, spec do
         local want = OPTIONS[k]
         if not want then error("scenario '" .. name .. "': unknown option '" .. tostring(k) .. "'", 2) end
         if not want[2](v) then
           error(("scenario '%s': option '%s' must be %s, got %s"):format(name, tostring(k), want[1],
-            type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 2)
+            shown(v)), 2)
         end
+        if type(v) == "table" then
+          local copy = {}
+          for i, item in next, v do copy[i] = item end
+          v = copy
+        end
+        own[k] = v
       end
-      list[#list + 1] = { name = name, file = file, index = #list + 1, spec = spec }
+      list[#list + 1] = { name = name, file = file, index = #list + 1, spec = own }
     end
   end
 end
 
 --- Load the scenarios of one file.
+-- @tparam string file its name
+-- @tparam[opt] string text its contents, when they are already read (the
+--   fuzzer's way in: fuzz/fuzz_scenario.c)
 -- @treturn[1] table list of { name, file, index, spec }
 -- @treturn[2] nil
 -- @treturn[2] string the load error
-function M.load(file)
+function M.load(file, text)
   local list = {}
   local env = setmetatable({ scenario = collector(list, file) }, { __index = _G })
-  local chunk, err = loadfile(file, "t", env)
+  local chunk, err
+  if text then
+    chunk, err = load(text, "@" .. file, "t", env)
+  else
+    chunk, err = loadfile(file, "t", env)
+  end
   if not chunk then return nil, err end
   local ok, rerr = pcall(chunk)
-  if not ok then return nil, file .. ": " .. tostring(rerr) end
+  if not ok then
+    -- An error object's __tostring may itself fail, or give no string.
+    local sok, text = pcall(tostring, rerr)
+    if not sok or type(text) ~= "string" then text = "an error object (" .. type(rerr) .. ")" end
+    return nil, file .. ": " .. text
+  end
   return list
 end
 
@@ -489,14 +523,27 @@ local function slug(s)
   return (s:gsub("[^%w]+", "-"):gsub("^%-", ""):gsub("%-$", ""))
 end
 
+--- The options of `vmlua test ...`, parsed and checked; nothing is done
+-- with them yet.
+-- @tparam table argv the words after "test"
+-- @treturn[1] true
+-- @treturn[1] table the options (paths, j, filter, shard, backend, ...)
+-- @treturn[2] false
+-- @treturn[2] string what is wrong
+-- @treturn[2] argparse the parser, for its usage line
+function M.parse_args(argv)
+  local p = parser()
+  local ok, o = p:pparse(argv)
+  return ok, o, p
+end
+
 --- `vmlua test ...`: returns the process exit status.
 function M.main(argv, exe)
-  local p = parser()
+  local ok, o, p = M.parse_args(argv)
   local function usage_error(msg, usage)
     io.stderr:write("vmlua test: ", msg, "\n", usage and p:get_usage() .. "\n" or "")
     return 126
   end
-  local ok, o = p:pparse(argv)
   if not ok then return usage_error(o, true) end
   if o.help then io.write(p:get_help(), "\n"); return 0 end
   if o.run_one then return child(o) end

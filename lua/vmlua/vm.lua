@@ -60,6 +60,11 @@ local function check_options(opts)
         end
       end
       if #v > 19 then argerror("at most 19 devices") end
+      local seen = {}
+      for i, d in ipairs(v) do
+        if seen[d] then argerror(("devices[%d] is devices[%d] again"):format(i, seen[d])) end
+        seen[d] = i
+      end
     elseif want == "number" then
       if math.type(v) ~= "integer" or v < 1 then
         argerror("option '" .. k .. "' must be a positive integer")
@@ -106,6 +111,11 @@ local function new_uml(opts)
   end
   local devices = opts.devices or {}
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
+  -- linux.uml's own words and one per device must fit core.uml_vm's 256.
+  if #args + #devices > 256 then
+    argerror(("option 'cmdline' has %d words; the uml backend takes at most %d"):format(
+      #args - (initrd and 4 or 3), 256 - #devices - (initrd and 4 or 3)), 3)
+  end
   local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
                devices = devices, servers = {} }
   function vm._spawn()
@@ -126,16 +136,20 @@ local function new_uml(opts)
       local ok, lerr = unistd.link(initrd, dir .. "/initrd", true)
       if not ok then undo(); return nil, "cannot link the initrd into " .. dir .. ": " .. lerr end
     end
-    for i, dev in ipairs(devices) do
-      local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
-      if not srv then undo(); return nil, serr end
-      vm.servers[i] = srv
-      argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
-    end
-    local machine
-    machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
-    if not machine then undo() end
-    return machine, err
+    -- Whatever goes wrong from here on, raised or returned, takes the
+    -- directory with it.
+    local ok, machine, merr = pcall(function()
+      for i, dev in ipairs(devices) do
+        local srv, serr = core.vhost_user{ device = dev, path = ("%s/%d.vhost"):format(dir, i) }
+        if not srv then return nil, serr end
+        vm.servers[i] = srv
+        argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
+      end
+      return core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
+    end)
+    if not (ok and machine) then undo() end
+    if not ok then error(machine, 0) end
+    return machine, merr
   end
   return vm
 end
@@ -178,13 +192,34 @@ function M.new(opts)
   setmetatable(vm, VM)
   console._send = function(s) return vm:send(s) end
   -- expect() on any console of this machine runs the machine meanwhile.
-  local function pump(slice) return vm:_turn(slice) end
+  -- The consoles reach the machine weakly: a virtio console's output
+  -- function is held by C through the registry, and a strong way back
+  -- to the machine (console -> pump -> machine -> devices -> that
+  -- console's device) would keep an unstarted machine, its disks and
+  -- their fds for ever.  While it runs, each console holds it (see
+  -- VM:_hold), so that a script may keep only a console.
+  local link = setmetatable({ vm = vm }, { __mode = "v" })
+  local function pump(slice)
+    local v = link.vm
+    if not v then return "error", "its machine was dropped and collected" end
+    return v:_turn(slice)
+  end
+  vm._consoles = { console }
   console._pump = pump
   for _, dev in ipairs(opts.devices or {}) do
     local c = require("vmlua.virtio").console_of[dev]
-    if c then c._pump = pump end
+    if c then
+      c._pump = pump
+      vm._consoles[#vm._consoles + 1] = c
+    end
   end
   return vm
+end
+
+-- A running machine is held by its consoles (on), and let go when it
+-- has ended (off): see the pump in M.new.
+function VM:_hold(on)
+  for _, c in ipairs(self._consoles) do c._machine = on and self or nil end
 end
 
 -- The kvm backend: memory, ACPI tables, kernel and vCPUs, built now.
@@ -262,7 +297,13 @@ function VM:start()
   self._started_at = os.time()
   local ok, err
   if self._spawn then
-    self._core, err = self._spawn()
+    local spawned, core_or_err, serr = pcall(self._spawn)
+    if not spawned then
+      -- Undone already (see new_uml); raised again at the script's line.
+      self:_set_state("stopped")
+      error((tostring(core_or_err):gsub("^[^:\n]*vm%.lua:%d+: ", "")), 2)
+    end
+    self._core, err = core_or_err, serr
     ok = self._core ~= nil
   else
     ok, err = self._core:start(self.kernel.entry, self.kernel.boot_params)
@@ -279,6 +320,7 @@ function VM:start()
   end
   self:_set_state("running")
   M.live[self] = true
+  self:_hold(true)
   return self
 end
 
@@ -307,6 +349,9 @@ function VM:_output(data)
 end
 
 function VM:_finish(reason, detail)
+  -- Once only: a hook may have stopped the machine while the loop ran,
+  -- and the loop then finds linux.uml killed.
+  if self.exit_reason or self.state == "stopping" then return end
   self:_set_state("stopping")
   self._core:stop()
   core.tty_restore()
@@ -315,6 +360,7 @@ function VM:_finish(reason, detail)
   self:_output(rest)
   self:_close_servers()
   self.exit_reason, self.exit_detail = reason, detail
+  self:_hold(false)
   self:_set_state("stopped")
   self:_emit("exit", reason, detail)
 end
@@ -374,7 +420,14 @@ function VM:_turn(slice)
     end
     error(out, 0)
   end
+  -- A hook (a device's, or an output hook below) may stop or close the
+  -- machine: its end is the one the script chose.
+  if self.exit_reason then
+    self.console:write(out)
+    return self.exit_reason, self.exit_detail
+  end
   self:_output(out)
+  if self.exit_reason then return self.exit_reason, self.exit_detail end
   if self._panic then
     self:_finish("panic", self._panic)
     return "panic", self._panic
@@ -551,11 +604,11 @@ function VM:regs(cpu) return self._core:regs(cpu) end
 
 --- Release everything; the machine stops first.
 -- The uml backend's vhost-user servers: closed, their sockets removed.
+-- They stay in the list (closed, their counters readable): a hook may
+-- close them while the C loop is inside one, and the machine's core
+-- holds them until it is collected.
 function VM:_close_servers()
-  for i, srv in ipairs(self.servers or {}) do
-    srv:close()
-    self.servers[i] = nil
-  end
+  for _, srv in ipairs(self.servers or {}) do srv:close() end
 end
 
 function VM:close()
@@ -566,6 +619,7 @@ function VM:close()
   if self._core then self._core:close() end
   self:_close_servers()
   self.console:close()
+  self:_hold(false)
   M.live[self] = nil
 end
 VM.__close = VM.close
