@@ -68,6 +68,7 @@ CORE_OBJS = \
 	$(B)/core/cow.o \
 	$(B)/core/image.o \
 	$(B)/core/fileio.o \
+	$(B)/core/loop.o \
 	$(B)/core/lblk.o \
 	$(B)/core/switch.o \
 	$(B)/core/net.o \

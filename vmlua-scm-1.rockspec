@@ -54,6 +54,7 @@ build = {
         "core/cow.c",
         "core/image.c",
         "core/fileio.c",
+        "core/loop.c",
         "core/lblk.c",
         "core/switch.c",
         "core/net.c",

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lhelpers.h"
+#include "loop.h"
 #include "memory.h"
 
 void vmlua_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
@@ -240,6 +241,24 @@ int vmlua_pcall_hook(lua_State *L, int nargs, int nresults, const char *what)
 	}
 	lua_remove(L, base);
 	return rc;
+}
+
+struct loop *vmlua_loop(lua_State *L)
+{
+	struct loop *l;
+
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "vmlua.loop") == LUA_TUSERDATA) {
+		l = lua_touserdata(L, -1);
+		lua_pop(L, 1);
+		return l;
+	}
+	lua_pop(L, 1);
+	/* Kept by the registry for the state's life: its memory goes only
+	 * after every __gc has run, so a machine's can still leave it. */
+	l = lua_newuserdatauv(L, sizeof(*l), 0);
+	memset(l, 0, sizeof(*l));
+	lua_setfield(L, LUA_REGISTRYINDEX, "vmlua.loop");
+	return l;
 }
 
 /*

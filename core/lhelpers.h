@@ -19,6 +19,10 @@ void vmlua_interrupt(void);
 int vmlua_interrupt_fd(void);
 void vmlua_interrupt_clear(void);
 
+/* The loop of this Lua state's machines (loop.h), made on first use. */
+struct loop;
+struct loop *vmlua_loop(lua_State *L);
+
 /*
  * Create metatable `name` with metamethods `meta` and methods `methods`
  * (reached through __index), and leave nothing on the stack.

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "clock.h"
 #include "errbuf.h"
 #include "mconsole.h"
@@ -25,6 +26,7 @@
 #define VMLUA_UML "vmlua.UmlVM"
 
 #define LUML_MAX_SERVERS 16
+#define LUML_OTHER_FDS   256    /* the other machines' fds a poll watches */
 
 struct luml {
 	struct uml_vm *vm;     /* NULL once closed */
@@ -41,6 +43,11 @@ struct luml {
 	 * out: the loop still holds u->vm. */
 	int busy;
 	int close_pending;
+	/* Its servers as a source of the state's loop (loop.h): served
+	 * while the script waits on another machine. */
+	struct loop *loop;
+	struct loop_source src;
+	int src_n[LUML_MAX_SERVERS];
 	/* Its mconsole, connected as soon as UML has made the socket (see
 	 * mcon_connect), or -1. */
 	int mcon_fd;
@@ -82,6 +89,12 @@ static int l_uml_rundir(lua_State *L)
 	lua_pushstring(L, path);
 	return 1;
 }
+
+static int mcon_connect(struct luml *u, char *err, size_t errlen);
+static void destroy(struct luml *u);
+static int leave(struct luml *u);
+static int src_fds(void *o, struct pollfd *pfd, int max);
+static void src_serve(void *o, struct pollfd *pfd, int n);
 
 /* uml_vm{ binary = PATH, args = { ... }, rundir = PATH } -> machine, or
  * nil, message */
@@ -147,11 +160,12 @@ static int l_uml_vm(lua_State *L)
 	u->vm = uml_vm_spawn(binary, args, rundir, err, sizeof(err));
 	if (!u->vm)
 		return vmlua_fail(L, err);
+	u->loop = vmlua_loop(L);
+	u->src = (struct loop_source){ .fds = src_fds, .serve = src_serve, .o = u };
+	loop_add(u->loop, &u->src);
 	return 1;
 }
 
-static int mcon_connect(struct luml *u, char *err, size_t errlen);
-static void destroy(struct luml *u);
 
 /*
  * Serve what the servers' fds in pfd have to say (srv_n[k] of them for
@@ -168,6 +182,37 @@ static int serve(struct luml *u, struct pollfd *pfd, const int *srv_n)
 		vu_serve(u->srv[k], pfd, srv_n[k]);
 		pfd += srv_n[k];
 	}
+	return leave(u);
+}
+
+/* The machine as a loop source: its servers' fds, and serving them. */
+static int src_fds(void *o, struct pollfd *pfd, int max)
+{
+	struct luml *u = o;
+	unsigned k;
+	int n = 0;
+
+	if (!u->vm || u->close_pending)
+		return 0;
+	for (k = 0; k < u->nsrv && n + VU_MAX_POLLFDS <= max; k++) {
+		u->src_n[k] = vu_pollfds(u->srv[k], pfd + n);
+		n += u->src_n[k];
+	}
+	for (; k < u->nsrv; k++)
+		u->src_n[k] = 0;
+	return n;
+}
+
+static void src_serve(void *o, struct pollfd *pfd, int n)
+{
+	(void)n;
+	serve(o, pfd, ((struct luml *)o)->src_n);
+}
+
+/* Out of a stretch in which hooks ran (u->busy was raised): a close made
+ * meanwhile is carried out now.  1 when the machine is still open. */
+static int leave(struct luml *u)
+{
 	if (--u->busy == 0 && u->close_pending) {
 		destroy(u);
 		return 0;
@@ -211,9 +256,11 @@ static int u_poll(lua_State *L)
 	n = u->npend;
 	u->npend = 0;
 	for (;;) {
-		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
+		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS + LUML_OTHER_FDS];
+		struct loop_round others;
 		int nfd = 0, ms, rc, out_fd = uml_vm_output_fd(u->vm);
-		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, srv_n[LUML_MAX_SERVERS], served;
+		int exit_fd = uml_vm_exit_fd(u->vm), first_srv, first_other, srv_n[LUML_MAX_SERVERS];
+		int served;
 		unsigned k;
 
 		/* First, every time: the socket may have come since the
@@ -251,6 +298,9 @@ static int u_poll(lua_State *L)
 			srv_n[k] = vu_pollfds(u->srv[k], pfd + nfd);
 			nfd += srv_n[k];
 		}
+		/* The other machines' devices, served while we wait here. */
+		first_other = nfd;
+		nfd += loop_fds(u->loop, &u->src, pfd + nfd, LUML_OTHER_FDS, &others);
 		/* Without a pidfd we look for the exit in small steps. */
 		rc = poll(pfd, (nfds_t)nfd, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10));
 		if (rc < 0 && errno != EINTR)
@@ -262,10 +312,14 @@ static int u_poll(lua_State *L)
 		served = 0;
 		if (rc > 0) {
 			int j;
-			for (j = first_srv; j < nfd; j++)
+			for (j = first_srv; j < first_other; j++)
 				served |= pfd[j].revents != 0;
 			if (!serve(u, pfd + first_srv, srv_n))
 				break;       /* a hook closed the machine */
+			u->busy++;
+			served |= loop_serve(u->loop, &others, pfd + first_other);
+			if (!leave(u))
+				break;
 		}
 		if (rc > 0) {
 			int j;
@@ -581,6 +635,8 @@ static int u_stats(lua_State *L)
 
 static void destroy(struct luml *u)
 {
+	if (u->loop)
+		loop_remove(u->loop, &u->src);
 	if (u->vm) {
 		uml_vm_destroy(u->vm);
 		u->vm = NULL;

@@ -16,6 +16,7 @@
 
 #include <stdlib.h>
 
+#include "loop.h"
 #include "clock.h"
 #include "device.h"
 #include "kvm.h"
@@ -25,6 +26,7 @@
 #include "vmlua.h"
 #include "x86.h"
 
+#define LVM_OTHER_FDS 256     /* the other machines' fds a poll watches */
 #define LVM_MAX_DEVICES 32
 
 /* A virtio device on this machine's virtio-mmio transport. */
@@ -242,7 +244,9 @@ static int m_poll(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	double timeout = luaL_optnumber(L, 2, 0);
 	char buf[16384], detail[256];
-	struct pollfd pfd[3 + LVM_MAX_DEVICES * (VDEV_MAX_QUEUES + 1)];
+	struct pollfd pfd[3 + LVM_MAX_DEVICES * (VDEV_MAX_QUEUES + 1) + LVM_OTHER_FDS];
+	struct loop *loop = vmlua_loop(L);
+	struct loop_round others;
 	double deadline;
 	enum vm_exit e;
 	size_t n;
@@ -252,7 +256,7 @@ static int m_poll(lua_State *L)
 	luaL_argcheck(L, timeout >= 0, 2, "timeout must not be negative");
 	deadline = clock_now() + timeout;
 	for (;;) {
-		int ms, rc, base, served;
+		int ms, rc, base, first_other, served;
 		unsigned i, q;
 		kvm_vm_service(v->vm);
 		n = kvm_vm_output(v->vm, buf, sizeof(buf));
@@ -275,13 +279,17 @@ static int m_poll(lua_State *L)
 		for (i = 0; i < v->ndevs; i++)
 			if (vdev_pollfd(v->devs[i]->dev) >= 0)
 				pfd[nfd++] = (struct pollfd){ vdev_pollfd(v->devs[i]->dev), POLLIN, 0 };
+		/* The other machines' devices (uml ones), served meanwhile. */
+		first_other = nfd;
+		nfd += loop_fds(loop, NULL, pfd + nfd, LVM_OTHER_FDS, &others);
 		rc = poll(pfd, (nfds_t)nfd, ms);
 		served = 0;
 		if (rc > 0) {
 			int j;
-			serve_notifies(v, pfd + base, nfd - base);
-			for (j = base; j < nfd; j++)
+			serve_notifies(v, pfd + base, first_other - base);
+			for (j = base; j < first_other; j++)
 				served |= pfd[j].revents != 0;
+			served |= loop_serve(loop, &others, pfd + first_other);
 		}
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));

@@ -1112,6 +1112,27 @@ describe("vmlua networks in UML guests #uml", function()
     assert.equal(na.tx_frames + na.rx_frames + nb.tx_frames + nb.rx_frames, frames)
     assert.equal(2, sw.ports)
   end)
+
+  it("serves a machine's devices while the script waits only on another", function()
+    -- b must be served to boot at all (UML waits for its vhost-user
+    -- answers) and to answer a's pings; the script never waits on b.
+    local sw = vmlua.switch()
+    local function nic(n) return virtio.net{ switch = sw, mac = ("52:54:00:00:00:%02x"):format(n) } end
+    local b, ib = boot("ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0 && sleep 600\n",
+      { devices = { nic(2) } })
+    local a, ia = boot("ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0 && " ..
+      "ping -c 3 -W 20 10.0.0.2; sleep 1\n", { devices = { nic(1) } })
+    b:start()
+    a:start()
+    local ra = a:wait(120)
+    local oa = a:output()
+    a:close()
+    b:close()
+    os.remove(ia)
+    os.remove(ib)
+    assert.equal("poweroff", ra, oa)
+    assert.matches("3 packets transmitted, 3 packets received", oa)
+  end)
 end)
 
 describe("scripts/boot.lua --backend uml #uml", function()
