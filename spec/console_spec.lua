@@ -33,13 +33,44 @@ describe("vmlua.Console", function()
       { console.new{ log = "/nonexistent/dir/log" } })
   end)
 
+  it("is driven by the send and wait functions it was made with, or by driven_by", function()
+    assert.has_error(function() console.new{ send = 1 } end,
+      "bad argument #1 to 'new' (option 'send' must be a function)")
+    local turns, sent = 0, {}
+    local con = console.new{ output = "none", send = function(s) sent[#sent + 1] = s; return #s end,
+      wait = function() turns = turns + 1; return "poweroff", "done" end }
+    assert.equal(2, con:send("hi"))
+    assert.same({ "hi" }, sent)
+    assert.has_error(function() con:expect("never", 5) end)
+    assert.equal(1, turns)
+    local other = 0
+    assert.equal(con, con:driven_by(function() other = other + 1; return "poweroff", "done" end))
+    assert.has_error(function() con:expect("never", 5) end)
+    assert.equal(1, other)
+    assert.has_error(function() con:driven_by("x") end,
+      "bad argument #1 to 'driven_by' (function expected, got string)")
+    local log = require("helpers.env").tmpname()
+    local closed
+    do
+      local c <close> = console.new{ output = "none", log = log }
+      c:write("kept")
+      closed = c
+    end
+    assert.has_error(function() closed._log:write("x") end)   -- closed, or gone
+    local f = assert(io.open(log))
+    assert.equal("kept", f:read("a"))
+    f:close()
+    os.remove(log)
+  end)
+
   describe(":run()", function()
     -- A console whose "guest" echoes what it is sent, as a shell at a
     -- terminal does, and never answers.
-    local function echoing()
-      local con = console.new{ output = "none" }
-      con._send = function(s) con:write((s:gsub("\n", "\r\n"))); return #s end
-      con._pump = function() return nil end
+    -- `more`: what it prints after the echo; `wait`: its loop.
+    local function echoing(more, wait)
+      local con
+      con = console.new{ output = "none", wait = wait or function() return nil end,
+        send = function(s) con:write((s:gsub("\n", "\r\n")) .. (more or "")); return #s end }
       return con
     end
 
@@ -50,11 +81,7 @@ describe("vmlua.Console", function()
     end)
 
     it("shows what the command printed before the timeout", function()
-      local con = echoing()
-      con._send = function(s)
-        con:write((s:gsub("\n", "\r\n")) .. "__vmlua_S_1__\r\nhalf a line")
-        return #s
-      end
+      local con = echoing("__vmlua_S_1__\r\nhalf a line")
       local ok, err = pcall(function() con:run("cat", 0.2) end)
       assert.is_false(ok)
       assert.matches('run: "cat" did not finish within 0.2 s; the last lines were:\n  | half a line$', err)
@@ -62,8 +89,7 @@ describe("vmlua.Console", function()
     end)
 
     it("says the guest ended before the command did", function()
-      local con = echoing()
-      con._pump = function() return "poweroff", "linux.uml exited with status 0" end
+      local con = echoing(nil, function() return "poweroff", "linux.uml exited with status 0" end)
       assert.has_error(function() con:run("sleep 100", 5) end,
         'run: the guest ended (poweroff: linux.uml exited with status 0) before the end of "sleep 100"; ' ..
         "the last lines were:\n  | ")

@@ -52,12 +52,19 @@ end
 -- @tparam table opts output ("stdout" (default), "none"/false, or a
 --   function(data)), log (a file name: also write everything there),
 --   size (bytes kept for `output()`, default 64 KiB), send (function(s)
---   -> n: how input reaches the guest; set by whoever carries it)
+--   -> n: how input reaches the guest), wait (function(seconds) ->
+--   reason, detail: one turn of the loop of the machine that carries the
+--   console, whose output arrives through `write`; see `driven_by`)
 -- @treturn[1] vmlua.Console
 -- @treturn[2] nil
 -- @treturn[2] string why the log cannot be opened
 function M.new(opts)
   opts = opts or {}
+  for _, k in ipairs{ "send", "wait" } do
+    if opts[k] ~= nil and type(opts[k]) ~= "function" then
+      argerror("new", ("option '%s' must be a function"):format(k))
+    end
+  end
   local log, err
   if opts.log then
     log, err = io.open(opts.log, "w")
@@ -66,7 +73,7 @@ function M.new(opts)
   local sink = opts.output
   if sink == nil then sink = "stdout" end
   return setmetatable({ _sink = sink, _log = log, _size = opts.size or DEFAULT_SIZE,
-    _ring = {}, _ring_len = 0, _hooks = {}, _send = opts.send, bytes = 0,
+    _ring = {}, _ring_len = 0, _hooks = {}, _send = opts.send, _wait = opts.wait, bytes = 0,
     _unseen_parts = {}, _unseen_len = 0, _runs = 0 }, Console)
 end
 
@@ -135,8 +142,8 @@ function Console:_expect(pattern, timeout, plain, words)
       error(("%s: %s within %g s; the last lines were:\n%s"):format(who, words.late, timeout,
         last_lines(shown(unseen), 8)), 3)
     end
-    if not self._pump then error("console:" .. who .. "(): no machine drives this console", 3) end
-    local reason, detail = self._pump(math.min(left, 0.25))
+    if not self._wait then error("console:" .. who .. "(): no machine drives this console", 3) end
+    local reason, detail = self._wait(math.min(left, 0.25))
     if reason == "panic" then
       error("guest panic: " .. tostring(detail), 3)
     elseif reason and reason ~= "timeout" and not self:_unseen():find(pattern, 1, plain) then
@@ -255,10 +262,25 @@ function Console:on(event, fn)
   return self
 end
 
---- Close the log.
+--- Let another loop drive the console: `wait(seconds)` is one turn of
+-- it, returning the machine's exit reason and detail once it has ended
+-- (a console made before its machine gets the machine's; `vmlua test`
+-- gives every console of a scenario one that turns all its machines).
+-- @tparam function wait
+-- @treturn vmlua.Console self
+function Console:driven_by(wait)
+  if type(wait) ~= "function" then
+    error("bad argument #1 to 'driven_by' (function expected, got " .. type(wait) .. ")", 2)
+  end
+  self._wait = wait
+  return self
+end
+
+--- Close the log.  Also `__close`: `local con <close> = ...`.
 function Console:close()
   if self._log then self._log:close(); self._log = nil end
 end
+Console.__close = Console.close
 
 function Console:__tostring()
   return ("vmlua.Console (%d bytes so far)"):format(self.bytes)

@@ -240,10 +240,11 @@ function M.run_one(sc, backend, dir)
   -- Start machines; each console drives them all; wait for the shell.
   local function start(list, o)
     for _, vm in ipairs(list) do
-      vm.console._pump = group_pump(vms, vm, deadline, timeout)
+      local wait = group_pump(vms, vm, deadline, timeout)
+      vm.console:driven_by(wait)
       for _, dev in ipairs(devs[vm]) do
         local con = virtio.console_of[dev]
-        if con then con._pump = vm.console._pump end
+        if con then con:driven_by(wait) end
       end
       assert(vm:start())
     end

@@ -137,10 +137,18 @@ function M.console(opts)
   if input ~= nil and type(input) ~= "string" and type(input) ~= "function" then
     error("bad argument #1 to 'console' (option 'input' must be \"stdin\", a file name or a function)", 2)
   end
-  local con, err = console_mod.new{ output = opts.output, log = opts.log, size = opts.size }
-  if not con then return nil, err end
   local dev, spoke
   local weak = setmetatable({}, { __mode = "v" })
+  -- The console reaches its device weakly: the device's output function
+  -- holds the console, and a cycle through the registry would never end.
+  local function send(s)
+    local d = weak[1]
+    if not d then error("console:send(): its device is gone", 3) end
+    return core.console_send(d, s)
+  end
+  local con, err = console_mod.new{ output = opts.output, log = opts.log, size = opts.size,
+    send = send }
+  if not con then return nil, err end
   -- An input function is asked for more when the guest posts buffers,
   -- and first when it first writes (see core/vcon.c for why not before).
   local function more(d)
@@ -159,13 +167,6 @@ function M.console(opts)
     input = type(input) == "string" and input or nil }
   if not dev then con:close(); return nil, err end
   weak[1] = dev
-  -- The console reaches its device weakly: the device's output function
-  -- holds the console, and a cycle through the registry would never end.
-  con._send = function(s)
-    local d = weak[1]
-    if not d then error("console:send(): its device is gone", 3) end
-    return core.console_send(d, s)
-  end
   if type(input) == "function" then
     dev:on("notify", function(d, q)
       if q == d:queue(0) then more(d) end

@@ -175,7 +175,25 @@ function M.new(opts)
     argerror(("option 'memory' is '%s', but the %s backend needs at least %dM"):format(
       tostring(opts.memory), backend, MIN_MEMORY[backend] >> 20), 2)
   end
-  local console, err = console_mod.new{ output = opts.console, log = opts.log }
+  -- The consoles reach the machine weakly: a virtio console's output
+  -- function is held by C through the registry, and a strong way back
+  -- to the machine (console -> wait -> machine -> devices -> that
+  -- console's device) would keep an unstarted machine, its disks and
+  -- their fds for ever.  While it runs, `held` holds it (see VM:_hold),
+  -- so that a script may keep only a console.
+  local link, held = setmetatable({}, { __mode = "v" }), {}
+  local function wait(slice)
+    local v = held.vm or link.vm
+    if not v then return "error", "its machine was dropped and collected" end
+    return v:_turn(slice)
+  end
+  local function send(s)
+    local v = held.vm or link.vm
+    if not v then error("console:send(): its machine was dropped and collected", 3) end
+    return v:send(s)
+  end
+  local console, err = console_mod.new{ output = opts.console, log = opts.log,
+    send = send, wait = wait }
   if not console then return nil, err end
   local vm
   if backend == "uml" then
@@ -185,41 +203,24 @@ function M.new(opts)
     vm, err = M.new_kvm(opts)
     if not vm then return nil, err end
   end
+  link.vm, vm._held = vm, held
   vm.state = "stopped"
   vm.console, vm._input = console, opts.input
   vm.devices = opts.devices or {}
   vm._hooks, vm._tail = {}, ""
   setmetatable(vm, VM)
-  console._send = function(s) return vm:send(s) end
   -- expect() on any console of this machine runs the machine meanwhile.
-  -- The consoles reach the machine weakly: a virtio console's output
-  -- function is held by C through the registry, and a strong way back
-  -- to the machine (console -> pump -> machine -> devices -> that
-  -- console's device) would keep an unstarted machine, its disks and
-  -- their fds for ever.  While it runs, each console holds it (see
-  -- VM:_hold), so that a script may keep only a console.
-  local link = setmetatable({ vm = vm }, { __mode = "v" })
-  local function pump(slice)
-    local v = link.vm
-    if not v then return "error", "its machine was dropped and collected" end
-    return v:_turn(slice)
-  end
-  vm._consoles = { console }
-  console._pump = pump
   for _, dev in ipairs(opts.devices or {}) do
     local c = require("vmlua.virtio").console_of[dev]
-    if c then
-      c._pump = pump
-      vm._consoles[#vm._consoles + 1] = c
-    end
+    if c then c:driven_by(wait) end
   end
   return vm
 end
 
 -- A running machine is held by its consoles (on), and let go when it
--- has ended (off): see the pump in M.new.
+-- has ended (off): see `held` in M.new.
 function VM:_hold(on)
-  for _, c in ipairs(self._consoles) do c._machine = on and self or nil end
+  self._held.vm = on and self or nil
 end
 
 -- The kvm backend: memory, ACPI tables, kernel and vCPUs, built now.
