@@ -14,6 +14,7 @@ M.DESC_F_NEXT, M.DESC_F_WRITE, M.DESC_F_INDIRECT = DESC_F_NEXT, DESC_F_WRITE, DE
 
 local Ring = {}
 Ring.__index = Ring
+Ring.__name = "vmlua.driver.Ring"
 
 local function align(x, a) return (x + a - 1) // a * a end
 
@@ -149,6 +150,7 @@ end
 -- The driver of one device: negotiation, queues, requests.
 local Driver = {}
 Driver.__index = Driver
+Driver.__name = "vmlua.driver.Driver"
 
 local ACK, DRV, DRIVER_OK, FEATURES_OK = 1, 2, 4, 8
 local VERSION_1 = 32
