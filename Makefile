@@ -206,6 +206,7 @@ bench: all guest kernel $(B)/vu-peer
 	$(VMLUA) bench/kvm_virtio.lua
 	bash bench/blk.sh 5 256
 	$(VMLUA) bench/flake.lua $(FLAKE_RUNS)
+	$(VMLUA) bench/nested.lua 5
 	$(VMLUA) bench/report.lua
 
 # A linux.uml that halts, then aborts (spec/uml_spec.lua).

@@ -1,7 +1,7 @@
 --- build-nested.lua - build the L1 machine that proves the kvm backend
 -- where the host has no vmx/svm (docs/kvm-nested.md).
 --
---   vmlua scripts/build-nested.lua [--cache DIR] [--guest DIR] [--out DIR]
+--   vmlua scripts/build-nested.lua [--cache DIR] [--guest DIR] [--out DIR] [--with-qemu]
 --
 -- QEMU's TCG emulates AMD SVM with nested paging (-cpu max).  Debian's
 -- cloud kernel, booted under it as "L1", loads kvm_amd and gets a real
@@ -20,7 +20,10 @@
 --   kernel's virtio modules appended (its /init loads what
 --   /etc/vmlua/modules lists), so `boot.lua --run` works on that kernel;
 --   the last two as L1's default kvm guest, with the shipped scenarios;
--- * /init, which loads kvm_amd and runs the steps (scripts/nested-init.sh).
+-- * /init, which loads kvm_amd and runs the steps (scripts/nested-init.sh);
+-- * with --with-qemu (make bench), QEMU too, its libraries and the microvm
+--   firmware, and an L2 initramfs whose /init powers off at once: the
+--   bench step boots it with both, side by side.
 --
 -- The kernel L1 boots is GUEST/kvm/vmlinuz itself.  The unpacked .deb is
 -- cached under OUT keyed by the .deb's name; the archive is repacked on
@@ -34,8 +37,9 @@ local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--cache" or a == "--guest" or a == "--out" then i = i + 1; o[a:sub(3)] = arg[i]
+  elseif a == "--with-qemu" then o.qemu = true
   elseif a == "-h" or a == "--help" then
-    print("usage: vmlua scripts/build-nested.lua [--cache DIR] [--guest DIR] [--out DIR]")
+    print("usage: vmlua scripts/build-nested.lua [--cache DIR] [--guest DIR] [--out DIR] [--with-qemu]")
     os.exit(0)
   else
     io.stderr:write("build-nested: unknown option '", a, "'\n"); os.exit(1)
@@ -198,6 +202,21 @@ a:symlink("l2/initrd.cpio", "/vmlua/build/guest/uml/initramfs.cpio")
 file("l2/selftest.elf", selftest)
 for _, f in ipairs(lines("cd " .. q(top) .. " && ls scripts/scenarios/*.lua")) do
   file("vmlua/" .. f, top .. "/" .. f)
+end
+if o.qemu then
+  local qemu = lines("command -v qemu-system-x86_64")[1] or die("--with-qemu: qemu-system-x86_64 not found")
+  file("bin/qemu-system-x86_64", qemu, 493)
+  need_libs(qemu)
+  -- microvm's firmware (qboot) and the option ROMs, where QEMU looks.
+  for _, f in ipairs{ "bios-microvm.bin", "qboot.rom", "linuxboot_dma.bin", "linuxboot.bin", "pvh.bin",
+                      "kvmvapic.bin" } do
+    local real = lines("readlink -f /usr/share/qemu/" .. f)[1]
+    if real and exists(real) then file("usr/share/qemu/" .. f, real) end
+  end
+  local off = cpio.new()
+  off:dir("etc"); off:dir("etc/vmlua")
+  off:file("etc/vmlua/run", "true\n", 493)
+  a:file("l2/initrd-off.cpio", l2_initrd .. off:finish())
 end
 local init = read(here .. "/nested-init.sh") or die("%s/nested-init.sh missing", here)
 a:file("init", init, 493)

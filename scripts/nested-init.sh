@@ -7,9 +7,12 @@
 #   # step N NAME timeout S      before each step (the host's watchdog)
 #   ok N - NAME (T s)            or "not ok", then the tail of its log
 # Kernel command line:
-#   nested.steps=a,b,...   the steps to run (default: all, the flake hunt
-#                          only when nested.flake is given; none: none)
+#   nested.steps=a,b,...   the steps to run (default: all but net, scenarios
+#                          and bench, which fail or need QEMU in L1; the
+#                          flake hunt only when nested.flake is given;
+#                          none: none)
 #   nested.flake=N         the flake step boots N times
+#   nested.bench=N         the bench step boots N times each (default 5)
 #   nested.shell=1         a shell on the console after the steps
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/root
@@ -23,8 +26,10 @@ echo "nested: L1 up at $(cut -d' ' -f1 /proc/uptime) s, $(nproc) CPUs, $(free -m
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^nested\.$1=//p" | tail -n 1; }
 STEPS=$(arg steps)
 FLAKE=$(arg flake)
+BENCH=$(arg bench)
+[ -n "$BENCH" ] || BENCH=5
 SHELL_AFTER=$(arg shell)
-[ -n "$STEPS" ] || STEPS=selftest-1cpu-256M,selftest-2cpu-256M,selftest-1cpu-5G,selftest-2cpu-5G,linux-1cpu,linux-2cpu,linux-4cpu,blk,net,scenarios${FLAKE:+,flake}
+[ -n "$STEPS" ] || STEPS=selftest-1cpu-256M,selftest-2cpu-256M,selftest-1cpu-5G,selftest-2cpu-5G,linux-1cpu,linux-2cpu,linux-4cpu,blk${FLAKE:+,flake}
 [ -n "$FLAKE" ] || FLAKE=50
 
 depmod
@@ -90,7 +95,7 @@ net() {
 	httpd -f -p 127.0.0.1:8080 -h /tmp/www & web=$!
 	vm 300 --kernel $L2K --initrd $L2I --mem 256 --cmdline "$L2CMD" --log "$LOG.console" \
 		--net user --run 'ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
-			wget -q -O - http://10.0.2.2:8080/x' >"$LOG" 2>&1
+			wget -q -O - http://10.0.2.2:8080/x || { ip addr; ip route; exit 1; }' >"$LOG" 2>&1
 	rc=$?
 	kill $web
 	[ $rc = 0 ] && grep -qx nested-net-ok "$LOG"
@@ -99,9 +104,10 @@ net() {
 # scenarios: the shipped ones (boot, disks, a Lua device, two guests on
 # vmlua's switch) on the kvm backend, with L1's default guest.
 scenarios() {
-	cd /vmlua && timeout -s KILL 900 $VMLUA test scripts/scenarios --backend kvm >"$LOG" 2>&1
+	cd /vmlua && timeout -s KILL 300 $VMLUA test scripts/scenarios --backend kvm -j 1 --logdir /tmp/scenario-logs >"$LOG" 2>&1
 	rc=$?
 	cd /
+	[ $rc = 0 ] || for f in /tmp/scenario-logs/*; do [ -f "$f" ] && { echo "== $f"; tail -n 15 "$f"; }; done >>"$LOG"
 	return $rc
 }
 
@@ -135,11 +141,43 @@ flake() {
 	[ $bad = 0 ]
 }
 
+# bench: the same kernel and initramfs (one whose /init runs `true` and
+# powers off) booted BENCH times each by vmlua's kvm backend and by QEMU
+# (-accel kvm -M microvm), alternating; one line per boot:
+#   bench: vmlua|qemu SECONDS PEAK-RSS-KB
+# vmlua's peak RSS is its own VmHWM (--stats); QEMU's is its VmHWM as last
+# read, every 0.1 s, before it exited.
+bench() {
+	local i=0 t hwm pid
+	command -v qemu-system-x86_64 >/dev/null || { echo "no QEMU in L1 (build-nested.lua --with-qemu)" >"$LOG"; return 1; }
+	: >"$LOG"
+	while [ $i -lt "$BENCH" ]; do
+		i=$((i + 1))
+		t=$(now)
+		vm 120 --kernel $L2K --initrd /l2/initrd-off.cpio --cpus 1 --mem 256 --cmdline "$L2CMD" \
+			--quiet --stats 2>"$LOG.vmlua" || { cat "$LOG.vmlua" >>"$LOG"; return 1; }
+		echo "bench: vmlua $(since "$t") $(sed -n 's/.*peak RSS \([0-9]*\) kB.*/\1/p' "$LOG.vmlua")" >>"$LOG"
+		t=$(now)
+		timeout -s KILL 180 qemu-system-x86_64 -L /usr/share/qemu -M microvm -accel kvm -cpu host -smp 1 -m 256 \
+			-nodefaults -no-user-config -display none -serial file:"$LOG.qemu" -no-reboot \
+			-kernel $L2K -initrd /l2/initrd-off.cpio -append "$L2CMD" & pid=$!
+		hwm=0
+		while kill -0 $pid 2>/dev/null; do
+			h=$(awk '/^VmHWM:/ { print $2 }' /proc/$pid/status 2>/dev/null)
+			[ -n "$h" ] && hwm=$h
+			sleep 0.1
+		done
+		wait $pid || { tail -n 20 "$LOG.qemu" >>"$LOG"; return 1; }
+		echo "bench: qemu $(since "$t") $hwm" >>"$LOG"
+	done
+}
+
 # How long the host waits for each step before it gives up on L1.
 timeout_of() {
 	case $1 in
 	flake) echo $((FLAKE * 60)) ;;
-	scenarios) echo 1000 ;;
+	scenarios) echo 400 ;;
+	bench) echo $((BENCH * 300)) ;;
 	*) echo 400 ;;
 	esac
 }
@@ -157,6 +195,7 @@ run() {
 	net) net ;;
 	scenarios) scenarios ;;
 	flake) flake ;;
+	bench) bench ;;
 	*) echo "unknown step $1" >"$LOG"; return 1 ;;
 	esac
 }
@@ -177,7 +216,7 @@ for name in "$@"; do
 	if [ $rc = 0 ]; then
 		echo "ok $n - $name ($secs s)"
 		grep '^boot.lua: ' "$LOG" 2>/dev/null | sed 's/^/# /'
-		grep -E "$WATCH|^flake: |^boot [0-9]+: " "$LOG" | sed 's/^/#   /'
+		grep -E "$WATCH|^flake: |^boot [0-9]+: |^bench: " "$LOG" | sed 's/^/#   /'
 	else
 		echo "not ok $n - $name ($secs s, status $rc)"
 		tail -n 20 "$LOG" 2>/dev/null | sed 's/^/#   /'

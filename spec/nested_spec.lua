@@ -11,7 +11,7 @@ local env = require "helpers.env"
 
 local FLAKE = tonumber(os.getenv("NESTED_FLAKE")) or 10
 local STEPS = { "selftest-1cpu-256M", "selftest-2cpu-256M", "selftest-1cpu-5G", "selftest-2cpu-5G",
-                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "net", "scenarios", "flake" }
+                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "flake" }
 
 -- Why the nested run cannot happen here, or nil.
 local function unable()
