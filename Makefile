@@ -87,7 +87,7 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(G)/guest/selftest.elf
 
-.PHONY: all test run run-selftest guest selftest kernel fuzz bench lint install uninstall clean deps deps-run help
+.PHONY: all test test-nested run run-selftest guest selftest kernel fuzz bench lint install uninstall clean deps deps-run help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
@@ -101,6 +101,9 @@ help:
 	@echo "                (spec/valgrind_spec.lua boots the uml guest under valgrind)"
 	@echo "make test SANITIZE=1  every spec against an ASan+UBSan build in build-san/;"
 	@echo "                any sanitizer report fails the run (docs/hardening.md)"
+	@echo "make test-nested  the kvm backend nested in QEMU TCG (SVM emulated): L1 boots,"
+	@echo "                vmlua runs the selftest and Debian's kernel in it (docs/kvm-nested.md;"
+	@echo "                NESTED_STEPS=a,b picks steps, NESTED_FLAKE=50 adds the flake hunt)"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
 	@echo "make bench      measure beside the peers; writes bench/results.json (BENCH_RUNS=10)"
 	@echo "make kernel     fetch Debian's cloud kernel into $(G)/guest-cache"
@@ -176,6 +179,16 @@ test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(B)/fake-mconsole $(TEST
 	  echo "$$left" | sed 's/^/    /'; rc=1; fi; \
 	rm -rf $$t $$t.before; exit $$rc
 
+# The kvm backend nested in QEMU TCG, where the host has no vmx/svm
+# (docs/kvm-nested.md): L1's initramfs packed, L1 booted, its steps'
+# TAP passed on.  spec/nested_spec.lua runs the same under make test.
+NESTED_STEPS ?=
+NESTED_FLAKE ?=
+test-nested: deps all guest kernel
+	$(VMLUA) scripts/build-nested.lua --cache $(G)/guest-cache --guest $(GUEST_DIR) --out $(G)/nested
+	$(VMLUA) scripts/nested.lua --dir $(G)/nested --kernel $(GUEST_DIR)/kvm/vmlinuz \
+		$(if $(NESTED_STEPS),--steps $(NESTED_STEPS)) $(if $(NESTED_FLAKE),--flake $(NESTED_FLAKE))
+
 # The interpreter busted runs in under SANITIZE=1.
 $(B)/lua-san: spec/helpers/lua_san.c
 	@mkdir -p $(B)
@@ -197,6 +210,7 @@ bench: all guest kernel $(B)/vu-peer
 	$(VMLUA) bench/kvm_virtio.lua
 	bash bench/blk.sh 5 256
 	$(VMLUA) bench/flake.lua $(FLAKE_RUNS)
+	$(VMLUA) bench/nested.lua 5
 	$(VMLUA) bench/report.lua
 
 # A linux.uml that halts, then aborts (spec/uml_spec.lua).

@@ -583,12 +583,26 @@ static void kick_all(struct kvm_vm *vm)
 	}
 }
 
-/* CPUID as KVM supports it, with each vCPU's APIC id filled in. */
+/*
+ * CPUID as KVM supports it, with each vCPU's APIC id filled in, and the
+ * two leaf-1 bits KVM leaves for the VMM to set (QEMU sets them too):
+ *
+ * - "hypervisor" (ECX bit 31).  Linux looks for KVM's signature leaf
+ *   0x40000000 only when this bit is set.  Without it a guest takes
+ *   itself for bare metal: no kvmclock, so no TSC frequency from the
+ *   host; it calibrates the TSC against the PIT, and where the clock is
+ *   slow and noisy (nested, a busy host) that fails.  With no HPET or PM
+ *   timer to fall back on, the TSC is then marked unstable and the boot
+ *   may hang ("tsc: Unable to calibrate against PIT").
+ * - "TSC deadline timer" (ECX bit 24), which KVM's local APIC always
+ *   emulates: the guest's APIC timer then needs no calibration either.
+ */
 static int setup_cpuid(struct kvm_vm *vm, struct vcpu *c, char *err, size_t len)
 {
 	struct kvm_cpuid2 *cpuid;
 	unsigned n = 256, i;
 	int rc = 0;
+	int deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 
 	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
 	if (!cpuid)
@@ -603,6 +617,9 @@ static int setup_cpuid(struct kvm_vm *vm, struct vcpu *c, char *err, size_t len)
 		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffff) | (c->id << 24);
 			e->ebx = (e->ebx & 0xff00ffff) | (vm->ncpus << 16);
+			e->ecx |= 1u << 31;
+			if (deadline)
+				e->ecx |= 1u << 24;
 		}
 		if (e->function == 0xb || e->function == 0x1f)
 			e->edx = c->id;

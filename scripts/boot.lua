@@ -375,9 +375,11 @@ elseif reason == "quit" then
 else
   code, why = STATUS.died, ("guest stopped: %s: %s"):format(reason, detail)
 end
+-- The counts are read before close(): a closed machine has none.
+local st = o.stats and vm:stats()
 vm:close()
 if o.stats then
-  local st, parts = vm:stats(), {}
+  local parts = {}
   for name, n in pairs(st.exits) do
     if n > 0 then parts[#parts + 1] = name .. "=" .. n end
   end

@@ -11,14 +11,16 @@
 # xz-utils).  "test" adds what `make test` runs:
 # busted, tmux (a real terminal for the REPL spec), valgrind (a boot
 # under memcheck), iproute2 (taps), procps (pgrep), acpica-tools (iasl
-# disassembles our ACPI tables), e2fsprogs (disk images).  make bench and
+# disassembles our ACPI tables), e2fsprogs (disk images), qemu-system-x86
+# (TCG with SVM, where spec/nested_spec.lua runs the kvm backend nested).  make bench and
 # make test SANITIZE=1 add theirs as EXTRA-PACKAGEs.
 set -e
 what=${1:-test}
 [ $# -gt 0 ] && shift
 RUN="gcc libc6-dev make binutils lua5.4 liblua5.4-dev lua-argparse lua-bit32 libreadline-dev
 	libslirp-dev libseccomp-dev lz4 xz-utils flex bison bc patch"
-TEST="lua-busted luarocks tmux valgrind iproute2 procps util-linux acpica-tools e2fsprogs cpio"
+TEST="lua-busted luarocks tmux valgrind iproute2 procps util-linux acpica-tools e2fsprogs cpio
+	qemu-system-x86"
 case $what in
 run)  PKGS="$RUN $*" ;;
 test) PKGS="$RUN $TEST $*" ;;

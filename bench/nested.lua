@@ -1,0 +1,59 @@
+-- vmlua's kvm backend against QEMU's microvm, side by side in the same
+-- nested L1 (docs/kvm-nested.md): QEMU TCG with SVM on this host, KVM
+-- inside.  Both boot Debian's cloud kernel and the same busybox initramfs
+-- (its /init powers off at once) with 1 vCPU and 256 MiB, alternating,
+-- N times each; the rows are medians of wall time and peak RSS.  On real
+-- hardware both run about two orders of magnitude faster: only the
+-- ratios carry over.
+--
+--   build/vmlua bench/nested.lua [N]      (make bench runs 5)
+local bench = require "bench.lib"
+
+local N = math.max(tonumber(arg and arg[1]) or 5, 1)
+local VMLUA = os.getenv("VMLUA") or "build/vmlua"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"::rc=$?\""))
+  local out = p:read("a")
+  p:close()
+  return out:gsub("::rc=(%d+)\n$", ""), tonumber(out:match("::rc=(%d+)\n$"))
+end
+
+local out, rc = sh(VMLUA .. " scripts/build-nested.lua --with-qemu")
+if rc ~= 0 then io.stderr:write(out); os.exit(1) end
+out = sh(("%s scripts/nested.lua --steps bench --bench %d"):format(VMLUA, N))
+local skip = out:match("1%.%.0 # SKIP ([^\n]*)")
+if skip then
+  io.write("nested: skipped: ", skip, "\n")
+  os.exit(0)
+end
+if not out:match("\nok %d+ %- bench ") then
+  io.stderr:write(out:sub(-4000), "\nnested: the bench step failed\n")
+  os.exit(1)
+end
+
+local secs, rss = { vmlua = {}, qemu = {} }, { vmlua = {}, qemu = {} }
+for who, t, kb in out:gmatch("# +bench: (%a+) ([%d.]+) (%d+)") do
+  secs[who][#secs[who] + 1] = tonumber(t)
+  rss[who][#rss[who] + 1] = tonumber(kb)
+end
+local v, q = bench.median(secs.vmlua), bench.median(secs.qemu)
+local vr, qr = bench.median(rss.vmlua), bench.median(rss.qemu)
+local result = {
+  bench = "nested",
+  title = "nested (TCG+SVM): Debian's cloud kernel to poweroff on kvm inside QEMU TCG, 1 vCPU, 256 MiB",
+  runs = math.min(#secs.vmlua, #secs.qemu),
+  rows = {
+    { what = "vmlua kvm backend, boot to poweroff", value = v, unit = "s" },
+    { what = "qemu -accel kvm -M microvm, boot to poweroff", value = q, unit = "s" },
+    { what = "vmlua peak RSS (VmHWM)", value = vr, unit = "kB" },
+    { what = "qemu peak RSS (VmHWM, sampled every 0.1 s)", value = qr, unit = "kB" },
+  },
+  ratios = {
+    { what = "vmlua / qemu microvm, boot time", value = v / q },
+    { what = "vmlua / qemu microvm, peak RSS", value = vr / qr },
+  },
+  note = "inside L1 (QEMU TCG, -cpu max, 2 vCPUs); exits per virtio request: bench kvm_virtio",
+}
+bench.print(result)
+bench.save(result)

@@ -1,0 +1,85 @@
+-- The kvm backend nested inside QEMU TCG (docs/kvm-nested.md), for hosts
+-- with no vmx/svm: QEMU's -cpu max emulates AMD SVM, Debian's cloud kernel
+-- (L1) loads kvm_amd, and vmlua's kvm backend boots its guests (L2) on the
+-- /dev/kvm that gives.  One run of scripts/nested.lua does every step; each
+-- `it` checks its step's TAP line.  A flake hunt of NESTED_FLAKE boots
+-- (default 10; `make test-nested NESTED_FLAKE=50` for the long one) keeps
+-- both L1 CPUs busy while the 1-vCPU kernel boots again and again: a
+-- guest that cannot calibrate its clock hangs there.
+local core = require "vmlua.core"
+local env = require "helpers.env"
+
+local FLAKE = tonumber(os.getenv("NESTED_FLAKE")) or 10
+local STEPS = { "selftest-1cpu-256M", "selftest-2cpu-256M", "selftest-1cpu-5G", "selftest-2cpu-5G",
+                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "flake" }
+
+-- Why the nested run cannot happen here, or nil.
+local function unable()
+  if core.kvm_hardware() then
+    return "this host has vmx/svm: the #kvm specs run the kvm backend directly"
+  end
+  local _, status = env.sh("command -v qemu-system-x86_64 >/dev/null 2>&1")
+  if status ~= 0 then return "qemu-system-x86_64 not found (apt-get install qemu-system-x86)" end
+  for _, p in ipairs{ "build/guest/kvm/vmlinuz", "build/guest/uml/initramfs.cpio",
+                      "build/guest-cache/uml/root/bin/busybox" } do
+    if not env.readable(p) then return p .. " missing: run make guest kernel" end
+  end
+end
+
+-- The run, once for all the steps: { lines = {...}, skip = reason|nil, text }.
+local result
+local function run()
+  if result then return result end
+  local build, bstatus = env.sh(env.vmlua .. " scripts/build-nested.lua 2>&1")
+  assert(bstatus == 0, "build-nested.lua failed:\n" .. build)
+  local text, status = env.sh(("%s scripts/nested.lua --steps %s --flake %d 2>&1"):format(
+    env.vmlua, table.concat(STEPS, ","), FLAKE))
+  result = { text = text, status = status }
+  result.skip = text:match("\n?1%.%.0 # SKIP ([^\n]*)")
+  return result
+end
+
+-- A step's result line and the comment lines after it.
+local function step_report(text, name)
+  local head, comments
+  for l in text:gmatch("[^\n]*") do
+    if head then
+      if not l:match("^#") then break end
+      comments[#comments + 1] = l
+    else
+      local ok, step = l:match("^(n?o?t? ?ok) %d+ %- (%S+) ")
+      if ok and step == name then head, comments = l, {} end
+    end
+  end
+  return head, head and table.concat(comments, "\n")
+end
+
+describe("the kvm backend nested in QEMU TCG #nested #slow", function()
+  local why = unable()
+  if why then pending(why) return end
+
+  for _, name in ipairs(STEPS) do
+    it(("passes step %s"):format(name), function()
+      local r = run()
+      if r.skip then pending("L1: " .. r.skip) return end
+      local head, comments = step_report(r.text, name)
+      assert(head, ("step %s never reported; the run said:\n%s"):format(name, r.text:sub(-3000)))
+      assert(head:match("^ok "), head .. "\n" .. comments)
+      if name:match("^linux") then
+        -- The guest knew it ran on KVM and took its clock from it.
+        assert.matches("Hypervisor detected: KVM", comments)
+        assert.matches("kvm%-clock: Using msrs", comments)
+        assert.not_matches("Unable to calibrate", comments)
+      end
+    end)
+  end
+
+  it("ends with every step passed and QEMU gone", function()
+    local r = run()
+    if r.skip then pending("L1: " .. r.skip) return end
+    assert.equal(0, r.status, r.text:sub(-3000))
+    assert.matches("# nested: " .. #STEPS .. " ok, 0 not ok of " .. #STEPS .. " planned", r.text)
+    local left = env.sh("pgrep -f 'qemu-system-x86_64 .*" .. "build/nested/l1.cpio' || true")
+    assert.equal("", left)
+  end)
+end)
