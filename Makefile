@@ -49,6 +49,8 @@ CORE_OBJS = \
 	$(B)/core/lacpi.o \
 	$(B)/core/uart.o \
 	$(B)/core/kvm.o \
+	$(B)/core/kvm_vcpu.o \
+	$(B)/core/kvm_board.o \
 	$(B)/core/lvm.o \
 	$(B)/core/tty.o \
 	$(B)/core/ttyesc.o \

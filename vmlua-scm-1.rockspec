@@ -35,6 +35,8 @@ build = {
         "core/lacpi.c",
         "core/uart.c",
         "core/kvm.c",
+        "core/kvm_vcpu.c",
+        "core/kvm_board.c",
         "core/lvm.c",
         "core/tty.c",
         "core/ttyesc.c",
