@@ -173,12 +173,88 @@ int kvm_vm_irqfd(struct kvm_vm *vm, unsigned gsi)
 	return keep_fd(vm, fd);
 }
 
+/* /dev/kvm, the VM, the loop's eventfd and the TSS Intel wants. */
+static int open_vm(struct kvm_vm *vm, char *err, size_t errlen)
+{
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return errbuf_set(err, errlen, "/dev/kvm: %s", strerror(errno));
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->event_fd < 0)
+		return errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
+	/* Intel needs three pages for a TSS just below 4 GiB; elsewhere
+	 * the call is harmless.  It sits in the hole, not in RAM. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0)
+		return errbuf_set(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+	return 0;
+}
+
+/* Each RAM region of the Memory a memory slot. */
+static int set_memory(struct kvm_vm *vm, const struct memory *mem, char *err, size_t errlen)
+{
+	unsigned i;
+
+	for (i = 0; i < mem->nregions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i,
+			.guest_phys_addr = mem->region[i].gpa,
+			.memory_size = mem->region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return errbuf_set(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u at 0x%llx): %s",
+			                  i, (unsigned long long)r.guest_phys_addr, strerror(errno));
+	}
+	return 0;
+}
+
+/* The PC's interrupt controllers and timer, in the kernel. */
+static int create_irqchip(struct kvm_vm *vm, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return errbuf_set(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return errbuf_set(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+	return 0;
+}
+
+/* ncpus vCPUs, each with its kvm_run page mapped and its CPUID set. */
+static int create_vcpus(struct kvm_vm *vm, unsigned ncpus, char *err, size_t errlen)
+{
+	int mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	unsigned i;
+
+	if (mmap_size < (int)sizeof(struct kvm_run))
+		return errbuf_set(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+	vm->ncpus = ncpus;
+	for (i = 0; i < ncpus; i++) {
+		struct vcpu *c = &vm->vcpu[i];
+		c->vm = vm;
+		c->id = i;
+		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (c->fd < 0)
+			return errbuf_set(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+		c->run_size = (size_t)mmap_size;
+		c->run = mmap(NULL, c->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (c->run == MAP_FAILED) {
+			c->run = NULL;
+			return errbuf_set(err, errlen, "mmap of vCPU %u: %s", i, strerror(errno));
+		}
+		if (vcpu_setup_cpuid(vm, c, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
                              char *err, size_t errlen)
 {
-	struct kvm_pit_config pit = { .flags = 0 };
 	struct kvm_vm *vm;
-	int mmap_size;
 	unsigned i;
 
 	if (ncpus < 1 || ncpus > KVM_MAX_VCPUS) {
@@ -192,7 +268,7 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	vm->vm_fd = vm->event_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->event_fd = -1;
 	vm->mem = mem;
 	vm->sandbox = 1;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -200,79 +276,12 @@ struct kvm_vm *kvm_vm_create(struct memory *mem, unsigned ncpus,
 	board_init(vm);
 	for (i = 0; i < KVM_MAX_VCPUS; i++)
 		vm->vcpu[i].fd = -1;
-
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		errbuf_set(err, errlen, "/dev/kvm: %s", strerror(errno));
-		goto bad;
-	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-		goto bad;
-	}
-	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->event_fd < 0) {
-		errbuf_set(err, errlen, "eventfd: %s", strerror(errno));
-		goto bad;
-	}
-	/* Intel needs three pages for a TSS just below 4 GiB; elsewhere
-	 * the call is harmless.  It sits in the hole, not in RAM. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0) {
-		errbuf_set(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
-		goto bad;
-	}
-	for (i = 0; i < mem->nregions; i++) {
-		struct kvm_userspace_memory_region r = {
-			.slot = i,
-			.guest_phys_addr = mem->region[i].gpa,
-			.memory_size = mem->region[i].size,
-			.userspace_addr = (uint64_t)(uintptr_t)mem->region[i].host,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
-			errbuf_set(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u at 0x%llx): %s",
-			     i, (unsigned long long)r.guest_phys_addr, strerror(errno));
-			goto bad;
-		}
-	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		errbuf_set(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-		goto bad;
-	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		errbuf_set(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
-		goto bad;
-	}
-	mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (mmap_size < (int)sizeof(struct kvm_run)) {
-		errbuf_set(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
-		goto bad;
-	}
-	vm->ncpus = ncpus;
-	for (i = 0; i < ncpus; i++) {
-		struct vcpu *c = &vm->vcpu[i];
-		c->vm = vm;
-		c->id = i;
-		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
-		if (c->fd < 0) {
-			errbuf_set(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
-			goto bad;
-		}
-		c->run_size = (size_t)mmap_size;
-		c->run = mmap(NULL, c->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		              c->fd, 0);
-		if (c->run == MAP_FAILED) {
-			c->run = NULL;
-			errbuf_set(err, errlen, "mmap of vCPU %u: %s", i, strerror(errno));
-			goto bad;
-		}
-		if (vcpu_setup_cpuid(vm, c, err, errlen) < 0)
-			goto bad;
+	if (open_vm(vm, err, errlen) || set_memory(vm, mem, err, errlen) ||
+	    create_irqchip(vm, err, errlen) || create_vcpus(vm, ncpus, err, errlen)) {
+		kvm_vm_destroy(vm);
+		return NULL;
 	}
 	return vm;
-bad:
-	kvm_vm_destroy(vm);
-	return NULL;
 }
 
 void kvm_vm_set_sandbox(struct kvm_vm *vm, int on)
