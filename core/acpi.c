@@ -24,6 +24,7 @@
 
 #include "acpi.h"
 #include "errbuf.h"
+#include "le.h"
 #include "x86.h"
 
 /* Where each table goes inside the ACPI area. */
@@ -42,9 +43,6 @@
 #define BOOT_ARCH_NO_CMOS    (1u << 5)
 #define GAS_SYSTEM_IO 1
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 
 /* The byte that makes p[0..len) sum to zero. */
 static uint8_t checksum(const uint8_t *p, size_t len)
@@ -59,14 +57,14 @@ static uint8_t checksum(const uint8_t *p, size_t len)
 static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
 {
 	memcpy(t, sig, 4);
-	put32(t + 4, len);
+	put_le32(t + 4, len);
 	t[8] = rev;
 	t[9] = 0;
 	memcpy(t + 10, "VMLUA ", 6);
 	memcpy(t + 16, "VMLUAMCH", 8);
-	put32(t + 24, 1);
+	put_le32(t + 24, 1);
 	memcpy(t + 28, "VMLA", 4);
-	put32(t + 32, 1);
+	put_le32(t + 32, 1);
 }
 
 static void finish(uint8_t *t, uint32_t len)
@@ -82,7 +80,7 @@ static void gas_io8(uint8_t *g, uint16_t port)
 	g[1] = 8;       /* register bit width */
 	g[2] = 0;       /* bit offset */
 	g[3] = 1;       /* access size: byte */
-	put64(g + 4, port);
+	put_le64(g + 4, port);
 }
 
 /*
@@ -158,7 +156,7 @@ static void emit_name_int(struct aml *a, const char name[4], uint32_t v)
 	} else {
 		uint8_t d[4];
 		emit1(a, 0x0c);             /* DWordPrefix */
-		put32(d, v);
+		put_le32(d, v);
 		emit(a, d, 4);
 	}
 }
@@ -201,16 +199,16 @@ static void emit_virtio_mmio(struct aml *a, unsigned i, const struct acpi_mmio_d
 	emit_name_int(&body, "_UID", i);
 	/* Memory32Fixed (ReadWrite, base, size) */
 	res[0] = 0x86;
-	put16(res + 1, 9);
+	put_le16(res + 1, 9);
 	res[3] = 1;
-	put32(res + 4, (uint32_t)d->base);
-	put32(res + 8, (uint32_t)d->size);
+	put_le32(res + 4, (uint32_t)d->base);
+	put_le32(res + 8, (uint32_t)d->size);
 	/* Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } */
 	res[12] = 0x89;
-	put16(res + 13, 6);
+	put_le16(res + 13, 6);
 	res[15] = 0x03;                     /* consumer | edge */
 	res[16] = 1;
-	put32(res + 17, d->gsi);
+	put_le32(res + 17, d->gsi);
 	emit_crs(&body, res, sizeof(res));
 	emit_pkg(a, devop, 2, &body);
 }
@@ -227,12 +225,12 @@ static void emit_com1(struct aml *a)
 	emit_name_int(&body, "_UID", 0);
 	res[0] = 0x47;                      /* IO (Decode16, min, max, align, len) */
 	res[1] = 1;
-	put16(res + 2, X86_UART_PORT);
-	put16(res + 4, X86_UART_PORT);
+	put_le16(res + 2, X86_UART_PORT);
+	put_le16(res + 4, X86_UART_PORT);
 	res[6] = 1;
 	res[7] = 8;
 	res[8] = 0x22;                      /* IRQNoFlags () { 4 } */
-	put16(res + 9, 1u << X86_UART_IRQ);
+	put_le16(res + 9, 1u << X86_UART_IRQ);
 	emit_crs(&body, res, sizeof(res));
 	emit_pkg(a, devop, 2, &body);
 }
@@ -252,8 +250,8 @@ static void emit_pvpanic(struct aml *a)
 	emit_name_string(&body, "_HID", "QEMU0001");
 	res[0] = 0x47;                      /* IO (Decode16, 0x505, 0x505, 1, 1) */
 	res[1] = 1;
-	put16(res + 2, X86_PVPANIC_PORT);
-	put16(res + 4, X86_PVPANIC_PORT);
+	put_le16(res + 2, X86_PVPANIC_PORT);
+	put_le16(res + 4, X86_PVPANIC_PORT);
 	res[6] = 1;
 	res[7] = 1;
 	emit_crs(&body, res, sizeof(res));
@@ -282,13 +280,10 @@ static void build_dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	emit_pkg(a, &scopeop, 1, &sb);
 }
 
-int acpi_build(struct memory *m, const struct acpi_config *cfg,
-               uint64_t *rsdp, char *err, size_t errlen)
+/* The configuration fits the tables: CPUs, windows below 4 GiB. */
+static int check_config(const struct acpi_config *cfg, char *err, size_t errlen)
 {
-	uint8_t *area, *t;
-	uint32_t len;
 	unsigned i;
-	struct aml dsdt, *d = &dsdt;
 
 	if (cfg->ncpus < 1 || cfg->ncpus > 255)
 		return errbuf_set(err, errlen, "acpi: cpus must be 1..255, got %u", cfg->ncpus);
@@ -309,89 +304,116 @@ int acpi_build(struct memory *m, const struct acpi_config *cfg,
 			                  "acpi: virtio-mmio window %u (0x%llx, 0x%llx bytes) is not below 4 GiB",
 			                  i, (unsigned long long)w->base, (unsigned long long)w->size);
 	}
-	area = memory_translate(m, X86_ACPI_START, X86_ACPI_END - X86_ACPI_START);
-	if (!area)
-		return errbuf_set(err, errlen, "acpi: guest RAM does not cover 0x%llx..0x%llx",
-		            (unsigned long long)X86_ACPI_START,
-		            (unsigned long long)X86_ACPI_END - 1);
-	memset(area, 0, X86_ACPI_END - X86_ACPI_START);
-#define AT(gpa) (area + ((gpa) - X86_ACPI_START))
+	return 0;
+}
 
-	/* DSDT first: the FADT points at it. */
+/* The DSDT at t: the devices in AML. */
+static int build_dsdt(uint8_t *t, const struct acpi_config *cfg, char *err, size_t errlen)
+{
+	struct aml dsdt, *d = &dsdt;
+	uint32_t len;
+
 	memset(d, 0, sizeof(*d));
 	build_dsdt_body(d, cfg);
 	if (d->bad || HDR + d->n > DSDT_MAX)
 		return errbuf_set(err, errlen, "acpi: the DSDT does not fit");
-	t = AT(DSDT_AT);
 	len = (uint32_t)(HDR + d->n);
 	header(t, "DSDT", len, 2);
 	memcpy(t + HDR, d->b, d->n);
 	finish(t, len);
+	return 0;
+}
 
-	/* FADT: hardware-reduced, with sleep and reset registers. */
-	t = AT(FADT_AT);
+/* The FADT at t: hardware-reduced, with sleep and reset registers. */
+static void build_fadt(uint8_t *t)
+{
 	header(t, "FACP", FADT_LEN, 6);
-	put32(t + 40, (uint32_t)DSDT_AT);
-	put16(t + 109, BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_CMOS);
-	put32(t + 112, FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP);
+	put_le32(t + 40, (uint32_t)DSDT_AT);
+	put_le16(t + 109, BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_CMOS);
+	put_le32(t + 112, FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP);
 	gas_io8(t + 116, X86_RESET_PORT);
 	t[128] = X86_RESET_VALUE;
 	t[131] = 5;                                   /* FADT minor version */
-	put64(t + 140, DSDT_AT);
+	put_le64(t + 140, DSDT_AT);
 	gas_io8(t + 244, X86_PM_SLEEP_CTL);
 	gas_io8(t + 256, X86_PM_SLEEP_STS);
 	memcpy(t + 268, "VMLUA\0\0\0", 8);             /* hypervisor vendor */
 	finish(t, FADT_LEN);
+}
 
-	/* MADT: a local APIC per vCPU, the IOAPIC, IRQ0 -> GSI 2. */
-	t = AT(MADT_AT);
-	len = 44;
-	put32(t + 36, (uint32_t)X86_LAPIC_ADDR);
-	put32(t + 40, 1);                             /* PCAT_COMPAT */
-	for (i = 0; i < cfg->ncpus; i++) {
+/* The MADT at t: a local APIC per vCPU, the IOAPIC, IRQ0 -> GSI 2. */
+static void build_madt(uint8_t *t, unsigned ncpus)
+{
+	uint32_t len = 44;
+	unsigned i;
+
+	for (i = 0; i < ncpus; i++) {
 		uint8_t *e = t + len;
 		e[0] = 0;                             /* Processor Local APIC */
 		e[1] = 8;
 		e[2] = (uint8_t)i;                    /* ACPI processor UID */
 		e[3] = (uint8_t)i;                    /* APIC id */
-		put32(e + 4, 1);                      /* enabled */
+		put_le32(e + 4, 1);                   /* enabled */
 		len += 8;
 	}
 	t[len] = 1;                                   /* I/O APIC */
 	t[len + 1] = 12;
-	t[len + 2] = (uint8_t)cfg->ncpus;             /* its id, after the CPUs' */
-	put32(t + len + 4, (uint32_t)X86_IOAPIC_ADDR);
-	put32(t + len + 8, 0);                        /* GSI base */
+	t[len + 2] = (uint8_t)ncpus;                  /* its id, after the CPUs' */
+	put_le32(t + len + 4, (uint32_t)X86_IOAPIC_ADDR);
+	put_le32(t + len + 8, 0);                     /* GSI base */
 	len += 12;
 	t[len] = 2;                                   /* Interrupt Source Override */
 	t[len + 1] = 10;
 	t[len + 2] = 0;                               /* ISA */
 	t[len + 3] = 0;                               /* IRQ 0 (the PIT) */
-	put32(t + len + 4, 2);                        /* is GSI 2 */
-	put16(t + len + 8, 0);                        /* conforms to the bus */
+	put_le32(t + len + 4, 2);                     /* is GSI 2 */
+	put_le16(t + len + 8, 0);                     /* conforms to the bus */
 	len += 10;
 	header(t, "APIC", len, 5);
-	put32(t + 36, (uint32_t)X86_LAPIC_ADDR);
-	put32(t + 40, 1);
+	put_le32(t + 36, (uint32_t)X86_LAPIC_ADDR);
+	put_le32(t + 40, 1);                          /* PCAT_COMPAT */
 	finish(t, len);
+}
 
-	/* XSDT: FADT and MADT. */
-	t = AT(XSDT_AT);
+/* The XSDT at t (FADT and MADT), and the RSDP at r, revision 2: the
+ * XSDT is the one to use. */
+static void build_roots(uint8_t *t, uint8_t *r)
+{
 	header(t, "XSDT", HDR + 16, 1);
-	put64(t + HDR, FADT_AT);
-	put64(t + HDR + 8, MADT_AT);
+	put_le64(t + HDR, FADT_AT);
+	put_le64(t + HDR + 8, MADT_AT);
 	finish(t, HDR + 16);
 
-	/* RSDP, revision 2: the XSDT is the one to use. */
-	t = AT(RSDP_AT);
-	memcpy(t, "RSD PTR ", 8);
-	memcpy(t + 9, "VMLUA ", 6);
-	t[15] = 2;
-	put32(t + 16, 0);                             /* no RSDT */
-	put32(t + 20, 36);
-	put64(t + 24, XSDT_AT);
-	t[8] = checksum(t, 20);
-	t[32] = checksum(t, 36);
+	memcpy(r, "RSD PTR ", 8);
+	memcpy(r + 9, "VMLUA ", 6);
+	r[15] = 2;
+	put_le32(r + 16, 0);                          /* no RSDT */
+	put_le32(r + 20, 36);
+	put_le64(r + 24, XSDT_AT);
+	r[8] = checksum(r, 20);
+	r[32] = checksum(r, 36);
+}
+
+int acpi_build(struct memory *m, const struct acpi_config *cfg,
+               uint64_t *rsdp, char *err, size_t errlen)
+{
+	uint8_t *area;
+
+	if (check_config(cfg, err, errlen))
+		return -1;
+	area = memory_translate(m, X86_ACPI_START, X86_ACPI_END - X86_ACPI_START);
+	if (!area)
+		return errbuf_set(err, errlen, "acpi: guest RAM does not cover 0x%llx..0x%llx",
+		                  (unsigned long long)X86_ACPI_START,
+		                  (unsigned long long)X86_ACPI_END - 1);
+	memset(area, 0, X86_ACPI_END - X86_ACPI_START);
+#define AT(gpa) (area + ((gpa) - X86_ACPI_START))
+	/* The DSDT first: the FADT points at it. */
+	if (build_dsdt(AT(DSDT_AT), cfg, err, errlen))
+		return -1;
+	build_fadt(AT(FADT_AT));
+	build_madt(AT(MADT_AT), cfg->ncpus);
+	build_roots(AT(XSDT_AT), AT(RSDP_AT));
 #undef AT
 	*rsdp = RSDP_AT;
 	return 0;
