@@ -9,6 +9,7 @@
 local core = require "vmlua.core"
 local console_mod = require "vmlua.console"
 local paths = require "vmlua.paths"
+local share_mod = require "vmlua.share"
 local unistd = require "posix.unistd"
 
 local M = {}
@@ -55,8 +56,8 @@ local function check_options(opts)
       if type(v) ~= "table" then argerror("option 'devices' must be a list of vmlua.Device") end
       for i, d in ipairs(v) do
         local mt = getmetatable(d)
-        if type(mt) ~= "table" or mt.__name ~= "vmlua.Device" then
-          argerror("devices[" .. i .. "] must be a vmlua.Device")
+        if type(mt) ~= "table" or (mt.__name ~= "vmlua.Device" and mt.__name ~= "vmlua.Share") then
+          argerror("devices[" .. i .. "] must be a vmlua.Device or a vmlua.Share")
         end
       end
       if #v > 19 then argerror("at most 19 devices") end
@@ -104,10 +105,13 @@ local function new_uml(opts)
     initrd = paths.absolute(opts.initrd)
     args[#args + 1] = "initrd=initrd"            -- a link in the run directory, below
   end
-  local devices = opts.devices or {}
+  local devices, shares = opts.devices or {}, opts._shares or {}
+  if #shares > 0 and not initrd then
+    return nil, "shares need an initramfs whose /init mounts them (the default guest's does): give 'initrd'"
+  end
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
   local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
-               devices = devices, servers = {} }
+               devices = devices, servers = {}, shares = shares }
   function vm._spawn()
     local argv = table.move(args, 1, #args, 1, {})
     -- One private directory for the sockets and UML's own files; the
@@ -122,7 +126,11 @@ local function new_uml(opts)
       os.remove(dir .. "/initrd")
       os.remove(dir)
     end
-    if initrd then
+    if initrd and #shares > 0 then
+      -- The shares' list follows the initramfs, in an archive of its own.
+      local ok, werr = share_mod.initrd_with(initrd, shares, dir .. "/initrd")
+      if not ok then undo(); return nil, werr end
+    elseif initrd then
       local ok, lerr = unistd.link(initrd, dir .. "/initrd", true)
       if not ok then undo(); return nil, "cannot link the initrd into " .. dir .. ": " .. lerr end
     end
@@ -138,6 +146,36 @@ local function new_uml(opts)
     return machine, err
   end
   return vm
+end
+
+-- Shares among the devices (vmlua.share{}): each resolved for the
+-- backend (see vmlua.share), a diff directory's disk added after the
+-- script's own devices.  Returns the options with `devices` holding only
+-- devices and `_shares` the shares, and the lines vmlua says about
+-- them; or nil and why not.
+local function with_shares(opts, backend)
+  local devices, shares, notes = {}, {}, {}
+  for _, d in ipairs(opts.devices or {}) do
+    if share_mod.is(d) then shares[#shares + 1] = d else devices[#devices + 1] = d end
+  end
+  if #shares == 0 then return opts, notes end
+  local ok, err = share_mod.check_list(shares)
+  if not ok then return nil, nil, err end
+  for _, s in ipairs(shares) do
+    local note
+    note, err = s:resolve(backend)
+    if not note then return nil, nil, err end
+    notes[#notes + 1] = note
+    local disk
+    disk, err = s:diff_disk()
+    if err then return nil, nil, err end
+    devices[#devices + 1] = disk
+  end
+  if #devices > 19 then return nil, nil, "at most 19 devices, the diff directories' disks included" end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.devices, o._shares = devices, shares
+  return o, notes
 end
 
 -- The least memory each backend can boot anything in: linux.uml panics
@@ -163,6 +201,10 @@ function M.new(opts)
   end
   local console, err = console_mod.new{ output = opts.console, log = opts.log }
   if not console then return nil, err end
+  local notes
+  opts, notes, err = with_shares(opts, backend)
+  if not opts then console:close(); return nil, err end
+  for _, line in ipairs(notes) do console:write(line .. "\r\n") end
   local vm
   if backend == "uml" then
     vm, err = new_uml(opts)
