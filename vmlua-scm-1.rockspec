@@ -75,6 +75,7 @@ build = {
     ["vmlua.console"] = "lua/vmlua/console.lua",
     ["vmlua.test"] = "lua/vmlua/test.lua",
     ["vmlua.paths"] = "lua/vmlua/paths.lua",
+    ["vmlua.share"] = "lua/vmlua/share.lua",
   },
 }
 test = {

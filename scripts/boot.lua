@@ -263,8 +263,10 @@ local function share_fields(spec)
       colon = table.concat(cur); cur = {}
     elseif c == "," then
       parts[#parts + 1] = table.concat(cur); cur = {}
-    elseif c == ":" then
+    elseif c == ":" and colon then
       return nil, "a second ':' (write '\\:' for a ':' in a path)"
+    elseif c == ":" then
+      return nil, "a ':' among the options (write '\\,' and '\\:' for ',' and ':' in a path)"
     else
       cur[#cur + 1] = c
     end
@@ -279,7 +281,7 @@ local share_mod = require "vmlua.share"
 local shares = {}
 local function add_share(option, spec, opts)
   local ok, share, why = pcall(share_mod.new, opts)
-  if not ok then why = share:gsub("^.-bad argument #1 to 'share' %((.*)%)$", "%1") end
+  if not ok then share, why = nil, share:gsub("^.-bad argument #1 to 'share' %((.*)%)$", "%1") end
   if not share then die("options", "%s %s: %s", option, spec, why) end
   local note
   note, why = share:resolve(backend)

@@ -19,6 +19,7 @@
 local paths = require "vmlua.paths"
 local stat = require "posix.sys.stat"
 local unistd = require "posix.unistd"
+local errno = require "posix.errno"
 
 local M = {}
 local Share = {}
@@ -50,8 +51,9 @@ end
 -- caller can read and enter it.  Returns its absolute path, or nil and why.
 local function host_dir(path, what)
   local abs = paths.absolute(path)
-  local st, err = stat.stat(abs)
-  if not st then return nil, ("%s '%s' does not exist (%s)"):format(what, path, err) end
+  local st, err, errnum = stat.stat(abs)
+  if not st and errnum == errno.ENOENT then return nil, ("%s '%s' does not exist"):format(what, path) end
+  if not st then return nil, ("%s '%s' cannot be reached (%s)"):format(what, path, err:gsub("^.-: ", "")) end
   if stat.S_ISDIR(st.st_mode) == 0 then return nil, ("%s '%s' is not a directory"):format(what, path) end
   if unistd.access(abs, "rx") ~= 0 then
     return nil, ("%s '%s' is not readable by vmlua's user"):format(what, path)
