@@ -192,6 +192,7 @@ bench: all guest kernel $(B)/vu-peer
 	$(VMLUA) bench/vhost_latency.lua
 	$(VMLUA) bench/kvm_virtio.lua
 	bash bench/blk.sh 5 256
+	$(VMLUA) bench/hostfs.lua 5
 	$(VMLUA) bench/flake.lua $(FLAKE_RUNS)
 	$(VMLUA) bench/report.lua
 

@@ -5,7 +5,7 @@
 --   build/vmlua bench/report.lua
 local bench = require "bench.lib"
 
-local ORDER = { "boot", "rss", "notify_hook", "rng", "vhost_latency", "kvm_virtio", "blk", "flake" }
+local ORDER = { "boot", "rss", "notify_hook", "rng", "vhost_latency", "kvm_virtio", "blk", "hostfs", "flake" }
 local JSON, DOC = "bench/results.json", "docs/performance.md"
 
 local function sh(cmd)

@@ -249,6 +249,12 @@ for s in /etc/vmlua/shares/*; do
 		mount -t sysfs sys "$root/sys"
 		mount -t devtmpfs dev "$root/dev"
 		mount -t tmpfs tmp "$root/tmp"
+		# The caller's directory, if a fresh mount hid it (under /tmp):
+		# the host's, read-only.
+		cwd=$(cat /etc/vmlua/cwd 2>/dev/null)
+		if [ -n "$cwd" ] && [ ! -d "$root$cwd" ] && [ -d "$w/lower$cwd" ]; then
+			mkdir -p "$root$cwd" && mount --bind "$w/lower$cwd" "$root$cwd"
+		fi
 	fi
 done
 # The command: in the root share, if any, as root, in /etc/vmlua/cwd,
