@@ -58,6 +58,7 @@ CORE_OBJS = \
 	$(B)/core/ldevice.o \
 	$(B)/core/mmio.o \
 	$(B)/core/uml.o \
+	$(B)/core/jail.o \
 	$(B)/core/mconsole.o \
 	$(B)/core/luml.o \
 	$(B)/core/vhost_user.o \

@@ -59,7 +59,7 @@ for _ = 1, RUNS do
 end
 local t0 = core.monotonic()
 local p = io.popen("build/vmlua scripts/boot.lua --backend uml --mem 256 --timeout 900 --hostroot --share " ..
-  q(DIR:gsub("[\\,:]", "\\%0") .. ":/bench,unsafe") .. " --run " .. q(table.concat(lines, "\n")) .. " </dev/null")
+  q(DIR:gsub("[\\,:]", "\\%0") .. ":/bench") .. " --run " .. q(table.concat(lines, "\n")) .. " </dev/null")
 for line in p:lines() do
   local k, us = line:match("^(%a+) (%d+)%s*$")
   if k and guest[k] then table.insert(guest[k], tonumber(us) / 1e6) end

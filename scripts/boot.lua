@@ -62,7 +62,7 @@ parser:option("--disk", "a virtio disk over the image PATH (repeatable: vda, vdb
   :argname("PATH[,ro|,cow[=OVERLAY]][,label=NAME]"):count("*")
 parser:option("--share", "the host directory HOSTDIR in the guest at GUESTDIR (default: the same " ..
   "path), read-only with ro; through hostfs or virtiofs (default: the best the backend has, " ..
-  "hostfs on uml); a writable hostfs share needs unsafe (it does not confine the guest); " ..
+  "hostfs on uml, where linux.uml then runs in a jail of its shares; unsafe: without it); " ..
   "tag=NAME names it; '\\,' '\\:' and '\\\\' in a path stand for , : and \\ (repeatable; " ..
   "see docs/shares.md)")
   :argname("HOSTDIR[:GUESTDIR][,ro][,hostfs|virtiofs][,unsafe][,tag=NAME]"):count("*")
@@ -165,6 +165,77 @@ if backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()) then
 end
 if not o.kernel then die("options", "--kernel PATH is required (see --help)") end
 
+-- --share HOSTDIR[:GUESTDIR][,OPTION...]: "\x" stands for x, so that a
+-- path may hold ',' ':' or '\'.  Returns the host path, the guest path
+-- (or nil) and the options, or nil and why not.
+local function share_fields(spec)
+  local parts, cur, colon = {}, {}, nil
+  local i = 1
+  while i <= #spec do
+    local c = spec:sub(i, i)
+    if c == "\\" then
+      i = i + 1
+      if i > #spec then return nil, "a '\\' at the end escapes nothing" end
+      cur[#cur + 1] = spec:sub(i, i)
+    elseif c == ":" and #parts == 0 and not colon then
+      colon = table.concat(cur); cur = {}
+    elseif c == "," then
+      parts[#parts + 1] = table.concat(cur); cur = {}
+    elseif c == ":" and colon then
+      return nil, "a second ':' (write '\\:' for a ':' in a path)"
+    elseif c == ":" then
+      return nil, "a ':' among the options (write '\\,' and '\\:' for ',' and ':' in a path)"
+    else
+      cur[#cur + 1] = c
+    end
+    i = i + 1
+  end
+  parts[#parts + 1] = table.concat(cur)
+  local host, guest = colon or parts[1], colon and parts[1]
+  return host, guest, table.move(parts, 2, #parts, 1, {})
+end
+
+local share_mod = require "vmlua.share"
+local shares = {}
+local function add_share(option, spec, opts)
+  local ok, share, why = pcall(share_mod.new, opts)
+  if not ok then share, why = nil, share:gsub("^.-bad argument #1 to 'share' %((.*)%)$", "%1") end
+  if not share then die("options", "%s %s: %s", option, spec, why) end
+  local note
+  note, why = share:resolve(backend)
+  if not note then die("options", "%s %s: %s", option, spec, (why:gsub("^share '[^']*': ", ""))) end
+  shares[#shares + 1] = share
+end
+for _, spec in ipairs(o.share) do
+  local host, guest, words = share_fields(spec)
+  if not host then die("options", "--share %s: %s", spec, guest) end
+  if host == "" then die("options", "--share %s: no host directory (HOSTDIR[:GUESTDIR][,ro]...)", spec) end
+  local opts = { path = host, mount = guest ~= "" and guest or nil }
+  for _, w in ipairs(words) do
+    if w == "ro" then opts.readonly = true
+    elseif w == "rw" then opts.readonly = false
+    elseif w == "hostfs" or w == "virtiofs" then opts.via = w
+    elseif w == "unsafe" then opts.unconfined = true
+    elseif w:match("^tag=") then opts.tag = w:sub(5)
+    else
+      die("options", "--share %s: unknown option '%s' (ro, rw, hostfs, virtiofs, unsafe, tag=NAME)", spec, w)
+    end
+  end
+  add_share("--share", spec, opts)
+end
+if o.hostroot then
+  add_share("--hostroot", "/", { path = "/", mount = "/", tag = "hostroot" })
+elseif o.root then
+  local master, diff = o.root:match("^(.-),cow=(.+)$")
+  if not master and o.root:find(",", 1, true) then
+    die("options", "--root %s: use MASTERDIR[,cow=DIFFDIR]", o.root)
+  end
+  add_share("--root", o.root, { path = master or o.root, mount = "/", tag = "root", cow = diff or true })
+end
+do
+  local ok, why = share_mod.check_list(shares)
+  if not ok then die("options", "--share: %s", why) end
+end
 -- --run: the command goes into the guest as /etc/vmlua/run, in a small
 -- archive appended to the initramfs (the kernel unpacks both in turn);
 -- /etc/vmlua/stdio-on-hvc asks the default guest's /init to give it
@@ -247,77 +318,6 @@ for _, spec in ipairs(o.disk) do
   devices[#devices + 1] = disk
 end
 
--- --share HOSTDIR[:GUESTDIR][,OPTION...]: "\x" stands for x, so that a
--- path may hold ',' ':' or '\'.  Returns the host path, the guest path
--- (or nil) and the options, or nil and why not.
-local function share_fields(spec)
-  local parts, cur, colon = {}, {}, nil
-  local i = 1
-  while i <= #spec do
-    local c = spec:sub(i, i)
-    if c == "\\" then
-      i = i + 1
-      if i > #spec then return nil, "a '\\' at the end escapes nothing" end
-      cur[#cur + 1] = spec:sub(i, i)
-    elseif c == ":" and #parts == 0 and not colon then
-      colon = table.concat(cur); cur = {}
-    elseif c == "," then
-      parts[#parts + 1] = table.concat(cur); cur = {}
-    elseif c == ":" and colon then
-      return nil, "a second ':' (write '\\:' for a ':' in a path)"
-    elseif c == ":" then
-      return nil, "a ':' among the options (write '\\,' and '\\:' for ',' and ':' in a path)"
-    else
-      cur[#cur + 1] = c
-    end
-    i = i + 1
-  end
-  parts[#parts + 1] = table.concat(cur)
-  local host, guest = colon or parts[1], colon and parts[1]
-  return host, guest, table.move(parts, 2, #parts, 1, {})
-end
-
-local share_mod = require "vmlua.share"
-local shares = {}
-local function add_share(option, spec, opts)
-  local ok, share, why = pcall(share_mod.new, opts)
-  if not ok then share, why = nil, share:gsub("^.-bad argument #1 to 'share' %((.*)%)$", "%1") end
-  if not share then die("options", "%s %s: %s", option, spec, why) end
-  local note
-  note, why = share:resolve(backend)
-  if not note then die("options", "%s %s: %s", option, spec, (why:gsub("^share '[^']*': ", ""))) end
-  shares[#shares + 1] = share
-end
-for _, spec in ipairs(o.share) do
-  local host, guest, words = share_fields(spec)
-  if not host then die("options", "--share %s: %s", spec, guest) end
-  if host == "" then die("options", "--share %s: no host directory (HOSTDIR[:GUESTDIR][,ro]...)", spec) end
-  local opts = { path = host, mount = guest ~= "" and guest or nil }
-  for _, w in ipairs(words) do
-    if w == "ro" then opts.readonly = true
-    elseif w == "rw" then opts.readonly = false
-    elseif w == "hostfs" or w == "virtiofs" then opts.via = w
-    elseif w == "unsafe" then opts.unconfined = true
-    elseif w:match("^tag=") then opts.tag = w:sub(5)
-    else
-      die("options", "--share %s: unknown option '%s' (ro, rw, hostfs, virtiofs, unsafe, tag=NAME)", spec, w)
-    end
-  end
-  add_share("--share", spec, opts)
-end
-if o.hostroot then
-  add_share("--hostroot", "/", { path = "/", mount = "/", tag = "hostroot" })
-elseif o.root then
-  local master, diff = o.root:match("^(.-),cow=(.+)$")
-  if not master and o.root:find(",", 1, true) then
-    die("options", "--root %s: use MASTERDIR[,cow=DIFFDIR]", o.root)
-  end
-  add_share("--root", o.root, { path = master or o.root, mount = "/", tag = "root", cow = diff or true })
-end
-do
-  local ok, why = share_mod.check_list(shares)
-  if not ok then die("options", "--share: %s", why) end
-end
 for _, sh in ipairs(shares) do devices[#devices + 1] = sh end
 
 -- --net user[=FORWARD,...] | tap[=NAME]: virtio-net devices, eth0, eth1, ...

@@ -9,6 +9,9 @@
 -- linux.uml process.  The default guest's /init mounts each share where
 -- it is asked, reading the list vmlua appends to its initramfs (one
 -- directory per share under /etc/vmlua/shares, see docs/shares.md).
+-- hostfs confines nothing by itself, so a machine with shares runs
+-- linux.uml in a jail (M.jail, core/jail.c): a mount namespace that
+-- holds only the shares and what linux.uml needs.
 --
 -- A share whose `mount` is "/" is the guest's root: the default guest
 -- mounts it read-only under an overlay, whose upper layer is a tmpfs
@@ -67,8 +70,8 @@ end
 --   "/" makes it the guest's root), tag (a name, 1-36 of [A-Za-z0-9._-];
 --   default from the directory's name), readonly (boolean), via
 --   ("hostfs" or "virtiofs"; default the best the backend has),
---   unconfined (true: accept a writable hostfs share, which does not
---   confine the guest, see docs/shares.md), cow (true: writes go to a
+--   unconfined (true: linux.uml runs without the jail that confines
+--   hostfs to the shares, see M.jail and docs/shares.md), cow (true: writes go to a
 --   tmpfs over the read-only share; a directory name: to an image in
 --   that directory, kept between boots; the root share has cow = true
 --   unless told)
@@ -167,17 +170,11 @@ function Share:resolve(backend)
     self.chosen = true
   end
   self.resolved = via
-  -- hostfs: the guest's kernel opens host paths itself, with vmlua's
-  -- user's rights; nothing on the host side fences it in.
-  if via == "hostfs" and not self.readonly and not self.unconfined then
-    return nil, ("share '%s': a writable hostfs share does not confine the guest to %s (its root " ..
-      "can mount any host directory vmlua's user can reach, see docs/shares.md): make it read-only, " ..
-      "or say unconfined = true (boot.lua: ,unsafe)"):format(self.tag, self.path)
-  end
-  return ("vmlua: share '%s': %s on %s through %s%s%s"):format(self.tag, self.path, self.mount, via,
+  return ("vmlua: share '%s': %s on %s through %s%s%s%s"):format(self.tag, self.path, self.mount, via,
     self.chosen and (" (the best the " .. backend .. " backend has)") or "",
     self.cow == true and ", writes to a tmpfs" or self.cow and (", writes to " .. self.cow) or
-    self.readonly and ", read-only" or ", writable, unconfined")
+    self.readonly and ", read-only" or ", writable",
+    self.unconfined and ", unconfined" or "")
 end
 
 --- Check a list of shares together and give each a unique tag (a
@@ -251,6 +248,52 @@ function M.archive(shares)
     a:file(d .. "/cow", s.cow == true and "tmpfs\n" or s.cow and ("diff-" .. s.tag:sub(1, 13) .. "\n") or "\n")
   end
   return a:finish()
+end
+
+--- Does any of these shares ask to go without the jail?
+function M.unconfined(shares)
+  for _, s in ipairs(shares) do
+    if s.unconfined then return true end
+  end
+  return false
+end
+
+--- The jail linux.uml runs in when it has shares (core/jail.c): a mount
+-- namespace whose root holds only the shares, each at its own path, the
+-- system's libraries and linux.uml itself read-only, a few device
+-- nodes, the run directory `rundir`, a fresh tmpfs on /dev/shm for UML's
+-- memory, and an empty /proc when the host's root is shared.  Parents
+-- come before children.
+-- @treturn table for core.uml_vm{ jail = ... }
+function M.jail(shares, binary, rundir)
+  local list = {}
+  local function add(path, flags)
+    flags.path = path
+    list[#list + 1] = flags
+  end
+  local rooted = false
+  for _, s in ipairs(shares) do
+    add(s.path, { ro = s.readonly })
+    rooted = rooted or s.path == "/"
+  end
+  for _, d in ipairs{ "/usr", "/lib", "/lib64", "/etc/ld.so.cache" } do
+    if stat.stat(d) then add(d, { ro = true }) end
+  end
+  add(binary, { ro = true })
+  for _, d in ipairs{ "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom" } do
+    if stat.stat(d) then add(d, { dev = true }) end
+  end
+  if rooted then add("/proc", { mask = true }) end
+  add("/dev/shm", { tmp = true })
+  add(rundir, {})
+  local function depth(p) return p == "/" and 0 or select(2, p:gsub("/", "")) end
+  for i, b in ipairs(list) do b.order = i end
+  table.sort(list, function(a, b)
+    if depth(a.path) ~= depth(b.path) then return depth(a.path) < depth(b.path) end
+    return a.order < b.order
+  end)
+  list.root = rundir .. "/jail"
+  return list
 end
 
 --- Write `dest`: the initramfs `initrd` followed by the shares' archive

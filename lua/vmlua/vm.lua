@@ -124,6 +124,7 @@ local function new_uml(opts)
     local function undo()
       vm:_close_servers()
       os.remove(dir .. "/initrd")
+      os.remove(dir .. "/jail")
       os.remove(dir)
     end
     if initrd and #shares > 0 then
@@ -141,7 +142,15 @@ local function new_uml(opts)
       argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
     end
     local machine
-    machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
+    -- With shares, linux.uml runs in a jail that holds only them (and
+    -- what it needs itself), unless a share asks to go without.
+    local jail
+    if #shares > 0 and not share_mod.unconfined(shares) then
+      jail = share_mod.jail(shares, binary, dir)
+      local ok, merr = require("posix.sys.stat").mkdir(jail.root, 448)
+      if not ok then undo(); return nil, "cannot make " .. jail.root .. ": " .. merr end
+    end
+    machine, err = core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir, jail = jail }
     if not machine then undo() end
     return machine, err
   end
