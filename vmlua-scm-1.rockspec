@@ -44,6 +44,7 @@ build = {
         "core/ldevice.c",
         "core/mmio.c",
         "core/uml.c",
+        "core/jail.c",
         "core/mconsole.c",
         "core/luml.c",
         "core/vhost_user.c",

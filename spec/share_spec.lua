@@ -174,9 +174,15 @@ describe("scripts/boot.lua --share bad input", function()
   it("says a directory vmlua's user cannot read is not readable", function()
     if env.sh("id -u") ~= "0\n" then pending("needs root, to run boot.lua as nobody") return end
     if not env.sh("command -v setpriv") :find("setpriv") then pending("setpriv missing (util-linux)") return end
-    local out = env.sh("setpriv --reuid=nobody --regid=nogroup --clear-groups " .. BOOT ..
-      " --backend uml --share " .. dir .. "/a\\\\,b\\\\:c,ro --run true 2>&1")
-    assert.equal("boot.lua: --share " .. dir .. "/a\\,b\\:c,ro: directory '" .. dir .. "/a,b:c' is not " ..
+    -- Somewhere nobody can reach (TMPDIR may be root's own, 0700): the
+    -- build directory.
+    local top = assert(require("posix.stdlib").mkdtemp(env.build .. "/share-spec-XXXXXX"))
+    assert(stat.chmod(top, 493))
+    assert(stat.mkdir(top .. "/a,b:c", 448))
+    local out = env.sh("TMPDIR=/tmp setpriv --reuid=nobody --regid=nogroup --clear-groups " .. BOOT ..
+      " --backend uml --share " .. top .. "/a\\\\,b\\\\:c,ro --run true 2>&1")
+    env.sh("rm -rf " .. q(top))
+    assert.equal("boot.lua: --share " .. top .. "/a\\,b\\:c,ro: directory '" .. top .. "/a,b:c' is not " ..
       "readable by vmlua's user\n", out)
   end)
 end)
