@@ -357,6 +357,50 @@ mount -t hostfs -o / none /m && echo "host root: $(try cat /m/etc/passwd | head 
     assert.equal(before, listing(m))
   end)
 
+  it("vmlua.share{} in a machine's devices: mounted, copy-on-write over a tmpfs if asked", function()
+    local vmlua = require "vmlua"
+    assert(stat.mkdir(dir .. "/c"))
+    write(dir .. "/c/f", "host\n")
+    local plain = assert(vmlua.share{ path = dir .. "/c", mount = "/plain", readonly = true })
+    local cow = assert(vmlua.share{ path = dir .. "/c", mount = "/cow", cow = true, tag = "cow" })
+    local vm = assert(vmlua.vm{ backend = "uml", kernel = guest.kernel, initrd = guest.initrd,
+      cmdline = guest.cmdline, console = "none", devices = { plain, cow } })
+    assert.equal("hostfs", plain.resolved)
+    assert.matches("vmlua: share 'cow': [^\n]* on /cow through hostfs %(the best the uml backend has%), " ..
+                   "writes to a tmpfs", vm:output())
+    vm:start()
+    vm.console:expect(guest.ready, 120)
+    local out = vm.console:run("echo guest > /cow/f; cat /cow/f /plain/f")
+    vm.console:send("poweroff -f\n")
+    vm:wait(60)
+    vm:close()
+    assert.matches("guest\r?\nhost", out)
+    assert.equal("host\n", read(dir .. "/c/f"))
+  end)
+
+  it("jails linux.uml for a vmlua that is not root too (a user namespace)", function()
+    if env.sh("id -u") ~= "0\n" then pending("needs root, to run boot.lua as nobody") return end
+    -- nobody's TMPDIR and share, where nobody can reach them.
+    local top = assert(require("posix.stdlib").mkdtemp(env.build .. "/share-spec-XXXXXX"))
+    assert(stat.chmod(top, 511))
+    assert(stat.mkdir(top .. "/s"))
+    assert(stat.chmod(top .. "/s", 511))
+    write(top .. "/s/f", "mine\n")
+    assert(stat.chmod(top .. "/s/f", 420))
+    local out = env.sh("TMPDIR=" .. q(top) .. " HOME=" .. q(top) .. " setpriv --reuid=nobody " ..
+      "--regid=nogroup --clear-groups " .. BOOT .. " --backend uml --timeout 300 --share " .. top ..
+      "/s:/s --run " .. q("cat /s/f; echo new > /s/g; mkdir /m; mount -t hostfs -o / none /m; " ..
+      "ls /m/etc") .. " 2>&1 </dev/null")
+    local made = read(top .. "/s/g")
+    local owner = stat.stat(top .. "/s/g")
+    local left = env.sh("ls -A " .. q(top))
+    env.sh("rm -rf " .. q(top))
+    assert.equal("mine\nld.so.cache\n", out)
+    assert.equal("new\n", made)
+    assert.equal(65534, owner and owner.st_uid)
+    assert.equal("s\n", left)
+  end)
+
   it("--disk PATH,label=NAME is /dev/disk/by-label-vmlua/NAME", function()
     local img = dir .. "/disk.img"
     write(img, ("\0"):rep(1 << 20))

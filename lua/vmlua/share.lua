@@ -266,6 +266,7 @@ end
 -- come before children.
 -- @treturn table for core.uml_vm{ jail = ... }
 function M.jail(shares, binary, rundir)
+  rundir = paths.absolute(rundir)
   local list = {}
   local function add(path, flags)
     flags.path = path

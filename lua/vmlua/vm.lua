@@ -121,6 +121,7 @@ local function new_uml(opts)
     -- virtio_uml.device= at colons, which TMPDIR may hold.
     local dir, err = core.uml_rundir()
     if not dir then return nil, err end
+    dir = paths.absolute(dir)       -- a jailed linux.uml enters it from its new root
     local function undo()
       vm:_close_servers()
       os.remove(dir .. "/initrd")
@@ -426,6 +427,11 @@ function VM:wait(timeout)
       if self.backend == "uml" and reason == "panic" and self._halted then
         reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
       end
+      -- linux.uml's child says on the console why it could not start
+      -- (its jail, its run directory, exec).
+      local why = self.backend == "uml" and reason == "error" and
+                  self.console:output():match("vmlua: (cannot [^\r\n]*)")
+      if why then detail = detail .. ": " .. why end
       self:_finish(reason, detail)
       return reason, detail
     end
