@@ -60,6 +60,7 @@ CORE_OBJS = \
 	$(B)/core/ldevice.o \
 	$(B)/core/mmio.o \
 	$(B)/core/uml.o \
+	$(B)/core/jail.o \
 	$(B)/core/mconsole.o \
 	$(B)/core/luml.o \
 	$(B)/core/vhost_user.o \
@@ -211,6 +212,7 @@ bench: all guest kernel $(B)/vu-peer
 	$(VMLUA) bench/vhost_latency.lua
 	$(VMLUA) bench/kvm_virtio.lua
 	bash bench/blk.sh 5 256
+	$(VMLUA) bench/hostfs.lua 5
 	$(VMLUA) bench/flake.lua $(FLAKE_RUNS)
 	$(VMLUA) bench/nested.lua 5
 	$(VMLUA) bench/report.lua

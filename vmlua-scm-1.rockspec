@@ -46,6 +46,7 @@ build = {
         "core/ldevice.c",
         "core/mmio.c",
         "core/uml.c",
+        "core/jail.c",
         "core/mconsole.c",
         "core/luml.c",
         "core/vhost_user.c",
@@ -81,6 +82,7 @@ build = {
     ["vmlua.console"] = "lua/vmlua/console.lua",
     ["vmlua.test"] = "lua/vmlua/test.lua",
     ["vmlua.paths"] = "lua/vmlua/paths.lua",
+    ["vmlua.share"] = "lua/vmlua/share.lua",
   },
 }
 test = {

@@ -6,7 +6,7 @@
 local bench = require "bench.lib"
 
 local ORDER = { "boot", "rss", "console", "notify_hook", "rng", "vhost_latency", "kvm_virtio",
-  "blk", "flake", "nested" }
+  "blk", "hostfs", "flake", "nested" }
 local JSON, DOC = "bench/results.json", "docs/performance.md"
 
 local function sh(cmd)

@@ -19,6 +19,7 @@
 #include "errbuf.h"
 #include "mconsole.h"
 #include "ttyesc.h"
+#include "jail.h"
 #include "uml.h"
 #include "vhost_user.h"
 #include "vmlua.h"
@@ -96,12 +97,52 @@ static int leave(struct luml *u);
 static int src_fds(void *o, struct pollfd *pfd, int max);
 static void src_serve(void *o, struct pollfd *pfd, int n);
 
-/* uml_vm{ binary = PATH, args = { ... }, rundir = PATH } -> machine, or
- * nil, message */
+/* The jail field: { root = DIR, { path = P, ro =, dev =, mask =, tmp = }, ... }
+ * (jail.h), checked into j; the table keeps the strings alive. */
+static void check_jail(lua_State *L, int t, struct jail *j)
+{
+	static const struct { const char *key; unsigned flag; } FLAGS[] = {
+		{ "ro", JAIL_RO }, { "dev", JAIL_DEV }, { "mask", JAIL_MASK }, { "tmp", JAIL_TMP },
+	};
+	lua_Integer n, i;
+	unsigned f;
+
+	if (!lua_istable(L, t))
+		luaL_argerror(L, 1, "field 'jail' must be a table");
+	if (lua_getfield(L, t, "root") != LUA_TSTRING)
+		luaL_argerror(L, 1, "field 'jail.root' must be a directory's path");
+	j->root = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	n = (lua_Integer)lua_rawlen(L, t);
+	if (n > JAIL_MAX)
+		luaL_argerror(L, 1, "field 'jail' has more than 64 entries");
+	for (i = 1; i <= n; i++) {
+		struct jail_bind *b = &j->bind[i - 1];
+		lua_rawgeti(L, t, i);
+		if (!lua_istable(L, -1) || lua_getfield(L, -1, "path") != LUA_TSTRING ||
+		    lua_tostring(L, -1)[0] != '/')
+			luaL_argerror(L, 1, lua_pushfstring(L, "jail[%I].path must be an absolute path", i));
+		b->path = lua_tostring(L, -1);
+		lua_pop(L, 1);
+		b->flags = 0;
+		for (f = 0; f < sizeof(FLAGS) / sizeof(FLAGS[0]); f++) {
+			lua_getfield(L, -1, FLAGS[f].key);
+			if (lua_toboolean(L, -1))
+				b->flags |= FLAGS[f].flag;
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	j->n = (unsigned)n;
+}
+
+/* uml_vm{ binary = PATH, args = { ... }, rundir = PATH, jail = { ... } }
+ * -> machine, or nil, message */
 static int l_uml_vm(lua_State *L)
 {
 	const char *args[257];
 	const char *binary, *rundir = NULL;
+	struct jail jail, *jailp = NULL;
 	char err[256];
 	struct luml *u;
 	lua_Integer n, i;
@@ -132,6 +173,11 @@ static int l_uml_vm(lua_State *L)
 		rundir = lua_tostring(L, -1);     /* the table keeps it alive */
 	}
 	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "jail") != LUA_TNIL) {
+		check_jail(L, lua_gettop(L), &jail);
+		jailp = &jail;
+	}
+	lua_pop(L, 1);     /* the options table keeps it alive */
 	u = lua_newuserdatauv(L, sizeof(*u), 1);
 	memset(u, 0, sizeof(*u));
 	u->input_fd = -1;
@@ -157,7 +203,7 @@ static int l_uml_vm(lua_State *L)
 		lua_setiuservalue(L, -3, 1);
 	}
 	lua_pop(L, 1);
-	u->vm = uml_vm_spawn(binary, args, rundir, err, sizeof(err));
+	u->vm = uml_vm_spawn(binary, args, rundir, jailp, err, sizeof(err));
 	if (!u->vm)
 		return vmlua_fail(L, err);
 	u->loop = vmlua_loop(L);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "jail.h"
 #include "uml.h"
 
 #define UML_MAX_ARGS 256
@@ -238,7 +239,7 @@ static void guardian_orphaned(int sig)
  * itself.
  */
 static void guard(const char *binary, const char *const *argv, char *const *envp,
-                  const char *rundir, int report, int stop)
+                  const char *rundir, const struct jail *jail, int report, int stop)
 {
 	struct sigaction sa;
 	pid_t uml, self = getpid();
@@ -257,6 +258,15 @@ static void guard(const char *binary, const char *const *argv, char *const *envp
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != self)
 			_exit(127);
+		/* With shares: in a mount namespace that holds only what it
+		 * may reach (jail.c). */
+		if (jail) {
+			char why[256];
+			if (jail_enter(jail, why, sizeof(why)) < 0) {
+				dprintf(2, "vmlua: cannot confine linux.uml: %s\n", why);
+				_exit(127);
+			}
+		}
 		/* Run in the run directory: the sockets and the initrd are named
 		 * relative to it on the command line, which UML splits at spaces
 		 * and virtio_uml at colons, whatever TMPDIR holds. */
@@ -320,7 +330,7 @@ static int on_tmpfs(const char *dir)
  * are the process's, but for TMPDIR), or environ itself; built before
  * fork, as nothing after fork may allocate.
  */
-static char **uml_environ(void)
+static char **uml_environ(int jailed)
 {
 	extern char **environ;
 	static char shm[] = "TMPDIR=/dev/shm";
@@ -328,20 +338,25 @@ static char **uml_environ(void)
 	char **env;
 	size_t n = 0, i;
 
-	if (!tmp || !*tmp || on_tmpfs(tmp) || !on_tmpfs("/dev/shm"))
+	/* A jailed linux.uml has a fresh tmpfs on /dev/shm, and no TMPDIR
+	 * of the host's. */
+	if (!jailed && (!tmp || !*tmp || on_tmpfs(tmp) || !on_tmpfs("/dev/shm")))
 		return environ;
 	while (environ[n])
 		n++;
-	env = calloc(n + 1, sizeof(*env));
+	env = calloc(n + 2, sizeof(*env));
 	if (!env)
 		return environ;
 	for (i = 0; i < n; i++)
 		env[i] = strncmp(environ[i], "TMPDIR=", 7) == 0 ? shm : environ[i];
+	if (jailed && !tmp)
+		env[n] = shm;
 	return env;
 }
 
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
-                            const char *rundir, char *err, size_t errlen)
+                            const char *rundir, const struct jail *jail,
+                            char *err, size_t errlen)
 {
 	extern char **environ;
 	char **envp;
@@ -381,7 +396,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		goto bad;
 	}
 	parent = getpid();
-	envp = uml_environ();
+	envp = uml_environ(jail != NULL);
 	pid = fork();
 	if (envp != environ && pid != 0)
 		free(envp);
@@ -412,7 +427,7 @@ struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
 		    dup2(cout, 2) < 0)
 			_exit(127);
 		close(stop[1]);
-		guard(binary, argv, envp, vm->rundir, report[1], stop[0]);
+		guard(binary, argv, envp, vm->rundir, jail, report[1], stop[0]);
 	}
 	/* UML's processes outlive one another in any order; as subreaper
 	 * the orphans come to us rather than to an init that may not reap

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct uml_vm;
+struct jail;
 
 /* Find linux.uml: `path` if given, else $PATH.  1 and the full path in
  * out, or 0 with the reason in why. */
@@ -23,9 +24,11 @@ int uml_rundir_make(char *out, size_t outlen, char *err, size_t errlen);
  * (con0) and its stdout/stderr come back to us through pipes.  With a
  * rundir (from uml_rundir_make, or NULL), UML keeps its files there, and
  * the directory is removed with everything in it once linux.uml has
- * ended, by us or, if we were killed, by the guardian. */
+ * ended, by us or, if we were killed, by the guardian.  With a jail
+ * (jail.h; or NULL), linux.uml runs in it. */
 struct uml_vm *uml_vm_spawn(const char *binary, const char *const *args,
-                            const char *rundir, char *err, size_t errlen);
+                            const char *rundir, const struct jail *jail,
+                            char *err, size_t errlen);
 pid_t uml_vm_pid(const struct uml_vm *vm);
 /* The fd to poll for output (and for the child's end: EOF). */
 int uml_vm_output_fd(const struct uml_vm *vm);

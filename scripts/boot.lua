@@ -58,7 +58,20 @@ parser:option("--run", "run the shell command CMD in the default guest and power
   "vmlua's stdout, stderr and exit status are CMD's (see below)"):argname("CMD")
 parser:option("--disk", "a virtio disk over the image PATH (repeatable: vda, vdb, ...): " ..
   "read-write, read-only, or copy-on-write with a temporary or a named overlay (PATH is " ..
-  "never written)"):argname("PATH[,ro|,cow[=OVERLAY]]"):count("*")
+  "never written); label=NAME links it as /dev/disk/by-label-vmlua/NAME in the default guest")
+  :argname("PATH[,ro|,cow[=OVERLAY]][,label=NAME]"):count("*")
+parser:option("--share", "the host directory HOSTDIR in the guest at GUESTDIR (default: the same " ..
+  "path), read-only with ro; through hostfs or virtiofs (default: the best the backend has, " ..
+  "hostfs on uml, where linux.uml then runs in a jail of its shares; unsafe: without it); " ..
+  "tag=NAME names it; '\\,' '\\:' and '\\\\' in a path stand for , : and \\ (repeatable; " ..
+  "see docs/shares.md)")
+  :argname("HOSTDIR[:GUESTDIR][,ro][,hostfs|virtiofs][,unsafe][,tag=NAME]"):count("*")
+local hostroot = parser:flag("--hostroot", "the guest's root is the host's /, read-only, writes " ..
+  "to a tmpfs over it; fresh /proc /sys /dev /tmp; --run runs in the current directory")
+local root_opt = parser:option("--root", "the guest's root is the directory tree MASTERDIR, " ..
+  "never written: writes go to a tmpfs, or with cow= to DIFFDIR/upper.ext4, kept between boots")
+  :argname("MASTERDIR[,cow=DIFFDIR]")
+parser:mutex(hostroot, root_opt)
 parser:option("--net", "a virtio network card (repeatable: eth0, eth1, ...): user-mode " ..
   "networking (the guest is 10.0.2.15, the host's loopback 10.0.2.2; FWD forwards a host " ..
   "port, e.g. tcp::8080-:80), or the host's tap NAME (root)")
@@ -152,6 +165,77 @@ if backend == "uml" or (not o.kernel and vmlua.backends.kvm.hardware()) then
 end
 if not o.kernel then die("options", "--kernel PATH is required (see --help)") end
 
+-- --share HOSTDIR[:GUESTDIR][,OPTION...]: "\x" stands for x, so that a
+-- path may hold ',' ':' or '\'.  Returns the host path, the guest path
+-- (or nil) and the options, or nil and why not.
+local function share_fields(spec)
+  local parts, cur, colon = {}, {}, nil
+  local i = 1
+  while i <= #spec do
+    local c = spec:sub(i, i)
+    if c == "\\" then
+      i = i + 1
+      if i > #spec then return nil, "a '\\' at the end escapes nothing" end
+      cur[#cur + 1] = spec:sub(i, i)
+    elseif c == ":" and #parts == 0 and not colon then
+      colon = table.concat(cur); cur = {}
+    elseif c == "," then
+      parts[#parts + 1] = table.concat(cur); cur = {}
+    elseif c == ":" and colon then
+      return nil, "a second ':' (write '\\:' for a ':' in a path)"
+    elseif c == ":" then
+      return nil, "a ':' among the options (write '\\,' and '\\:' for ',' and ':' in a path)"
+    else
+      cur[#cur + 1] = c
+    end
+    i = i + 1
+  end
+  parts[#parts + 1] = table.concat(cur)
+  local host, guest = colon or parts[1], colon and parts[1]
+  return host, guest, table.move(parts, 2, #parts, 1, {})
+end
+
+local share_mod = require "vmlua.share"
+local shares = {}
+local function add_share(option, spec, opts)
+  local ok, share, why = pcall(share_mod.new, opts)
+  if not ok then share, why = nil, share:gsub("^.-bad argument #1 to 'share' %((.*)%)$", "%1") end
+  if not share then die("options", "%s %s: %s", option, spec, why) end
+  local note
+  note, why = share:resolve(backend)
+  if not note then die("options", "%s %s: %s", option, spec, (why:gsub("^share '[^']*': ", ""))) end
+  shares[#shares + 1] = share
+end
+for _, spec in ipairs(o.share) do
+  local host, guest, words = share_fields(spec)
+  if not host then die("options", "--share %s: %s", spec, guest) end
+  if host == "" then die("options", "--share %s: no host directory (HOSTDIR[:GUESTDIR][,ro]...)", spec) end
+  local opts = { path = host, mount = guest ~= "" and guest or nil }
+  for _, w in ipairs(words) do
+    if w == "ro" then opts.readonly = true
+    elseif w == "rw" then opts.readonly = false
+    elseif w == "hostfs" or w == "virtiofs" then opts.via = w
+    elseif w == "unsafe" then opts.unconfined = true
+    elseif w:match("^tag=") then opts.tag = w:sub(5)
+    else
+      die("options", "--share %s: unknown option '%s' (ro, rw, hostfs, virtiofs, unsafe, tag=NAME)", spec, w)
+    end
+  end
+  add_share("--share", spec, opts)
+end
+if o.hostroot then
+  add_share("--hostroot", "/", { path = "/", mount = "/", tag = "hostroot" })
+elseif o.root then
+  local master, diff = o.root:match("^(.-),cow=(.+)$")
+  if not master and o.root:find(",", 1, true) then
+    die("options", "--root %s: use MASTERDIR[,cow=DIFFDIR]", o.root)
+  end
+  add_share("--root", o.root, { path = master or o.root, mount = "/", tag = "root", cow = diff or true })
+end
+do
+  local ok, why = share_mod.check_list(shares)
+  if not ok then die("options", "--share: %s", why) end
+end
 -- --run: the command goes into the guest as /etc/vmlua/run, in a small
 -- archive appended to the initramfs (the kernel unpacks both in turn);
 -- /etc/vmlua/stdio-on-hvc asks the default guest's /init to give it
@@ -171,6 +255,20 @@ local function run_initrd()
   local extra = require("vmlua.cpio").new()
   extra:dir("etc"); extra:dir("etc/vmlua")
   extra:file("etc/vmlua/run", o.run .. "\n", 493)
+  -- --hostroot: the command runs where the caller is.
+  -- --hostroot: the command runs where the caller is, with the caller's
+  -- PATH, HOME and locale, as the host's own shell would run it.
+  if o.hostroot then
+    extra:file("etc/vmlua/cwd", (require("posix.unistd").getcwd() or "/") .. "\n")
+    local env = {}
+    for _, name in ipairs{ "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE" } do
+      local v = os.getenv(name)
+      if v and not v:find("[%z\n]") then
+        env[#env + 1] = ("export %s='%s'\n"):format(name, v:gsub("'", "'\\''"))
+      end
+    end
+    extra:file("etc/vmlua/env", table.concat(env))
+  end
   extra:file("etc/vmlua/stdio-on-hvc", "")
   local why
   scratch_file, why = require("vmlua.paths").tmpname("initrd")
@@ -211,12 +309,21 @@ if o.run then
   end
 end
 
--- --disk PATH[,ro|,cow[=OVERLAY]]: virtio-blk devices, vda, vdb, ...
+-- --disk PATH[,ro|,cow[=OVERLAY]][,label=NAME]: virtio-blk devices, vda, vdb, ...
 for _, spec in ipairs(o.disk) do
   local path, mode = spec:match("^([^,]+),?(.*)$")
   local opts = { path = path }
+  local label
+  mode, label = (mode or ""):gsub(",?label=([^,]*)$", ""), mode and mode:match("label=([^,]*)$")
+  if label then
+    if not require("vmlua.virtio").valid_label(label) then
+      die("options", "--disk %s: bad label '%s' (1 to 18 letters, digits, '.', '_' or '-', " ..
+          "not starting with '.' or '-')", spec, label)
+    end
+    opts.label = label
+  end
   if not path then
-    die("options", "--disk needs a file: --disk PATH[,ro|,cow[=OVERLAY]]")
+    die("options", "--disk needs a file: --disk PATH[,ro|,cow[=OVERLAY]][,label=NAME]")
   elseif mode == "ro" then
     opts.readonly = true
   elseif mode == "cow" then
@@ -230,6 +337,8 @@ for _, spec in ipairs(o.disk) do
   if not disk then die("options", "--disk: %s", why) end
   devices[#devices + 1] = disk
 end
+
+for _, sh in ipairs(shares) do devices[#devices + 1] = sh end
 
 -- --net user[=FORWARD,...] | tap[=NAME]: virtio-net devices, eth0, eth1, ...
 for _, spec in ipairs(o.net) do

@@ -211,6 +211,63 @@ hostname vmlua
 for m in $(cat /etc/vmlua/modules 2>/dev/null); do
 	insmod /lib/modules/$(uname -r)/$m 2>/dev/null
 done
+# Disks with a label (vmlua.virtio.blk{ label = NAME }: serial "L=NAME").
+mkdir -p /dev/disk/by-label-vmlua
+for s in /sys/block/*/serial; do
+	l=$(cat "$s" 2>/dev/null)
+	case $l in L=?*) d=${s%/serial}; ln -sf "../../${d##*/}" "/dev/disk/by-label-vmlua/${l#L=}" ;; esac
+done
+# Shares (vmlua.share{}): /etc/vmlua/shares/N/{host,mount,tag,ro,cow},
+# the root share (mount /) first.  hostfs takes the host path as its
+# mount data; a copy-on-write share is an overlay over it, its upper
+# layer a tmpfs or a labelled disk (made ext2 on first use).
+root=
+for s in /etc/vmlua/shares/*; do
+	[ -d "$s" ] || continue
+	host=$(cat "$s/host"); at=$(cat "$s/mount"); tag=$(cat "$s/tag")
+	ro=$(cat "$s/ro"); cow=$(cat "$s/cow")
+	if [ "$at" = / ]; then root=/vmlua/root; dest=$root; else dest=$root$at; fi
+	mkdir -p "$dest"
+	if [ -n "$cow" ]; then
+		w=/vmlua/cow/$tag
+		mkdir -p "$w/lower" "$w/rw"
+		if [ "$cow" = tmpfs ]; then
+			mount -t tmpfs "vmlua-$tag-rw" "$w/rw"
+		else
+			disk=/dev/disk/by-label-vmlua/$cow
+			mount -t ext4 "$disk" "$w/rw" 2>/dev/null || { mke2fs -q "$disk" && mount -t ext4 "$disk" "$w/rw"; }
+		fi
+		mkdir -p "$w/rw/upper" "$w/rw/work"
+		mount -t hostfs -o "ro,$host" "vmlua-$tag" "$w/lower" &&
+		mount -t overlay -o "lowerdir=$w/lower,upperdir=$w/rw/upper,workdir=$w/rw/work" "vmlua-$tag" "$dest"
+	else
+		mount -t hostfs -o "${ro:+ro,}$host" "vmlua-$tag" "$dest"
+	fi || echo "vmlua: share $tag: cannot mount $host on $at"
+	if [ "$dest" = "$root" ] && [ -n "$root" ]; then
+		for d in proc sys dev tmp; do mkdir -p "$root/$d"; done
+		mount -t proc proc "$root/proc"
+		mount -t sysfs sys "$root/sys"
+		mount -t devtmpfs dev "$root/dev"
+		mount -t tmpfs tmp "$root/tmp"
+		# The caller's directory, if a fresh mount hid it (under /tmp):
+		# the host's, read-only.
+		cwd=$(cat /etc/vmlua/cwd 2>/dev/null)
+		if [ -n "$cwd" ] && [ ! -d "$root$cwd" ] && [ -d "$w/lower$cwd" ]; then
+			mkdir -p "$root$cwd" && mount --bind "$w/lower$cwd" "$root$cwd"
+		fi
+	fi
+done
+# The command: in the root share, if any, as root, in /etc/vmlua/cwd,
+# with the variables /etc/vmlua/env sets (boot.lua --hostroot: the
+# caller's PATH, HOME and locale).
+runcmd() {
+	if [ -z "$root" ]; then sh /etc/vmlua/run; return; fi
+	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	[ -f /etc/vmlua/env ] && . /etc/vmlua/env
+	chroot "$root" /bin/sh -c \
+		'cd "$1" 2>/dev/null || { echo "vmlua: no $1 in the guest, running in /" >&2; cd /; }; eval "$2"' \
+		sh "$(cat /etc/vmlua/cwd 2>/dev/null || echo /)" "$(cat /etc/vmlua/run)"
+}
 if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
 	# boot.lua --run: the command's stdout is hvc0 and its stderr hvc1,
 	# both raw (the bytes as written, no CR added); its status goes to
@@ -221,17 +278,20 @@ if [ -f /etc/vmlua/run ] && [ -f /etc/vmlua/stdio-on-hvc ]; then
 	stty raw -echo <&3
 	stty raw -echo <&4
 	echo "vmlua: running /etc/vmlua/run, stdout on hvc0, stderr on hvc1"
-	sh /etc/vmlua/run </dev/null >&3 2>&4 3>&- 4>&-
+	runcmd </dev/null >&3 2>&4 3>&- 4>&-
 	echo "vmlua: exit status $?"
+	sync
 	poweroff -f
 fi
 if [ -f /etc/vmlua/run ]; then
-	sh /etc/vmlua/run
+	runcmd
 	echo "vmlua: exit status $?"
+	sync
 	poweroff -f
 fi
 echo "vmlua: guest ready, a shell on the console (exit to power off)"
-setsid cttyhack sh
+if [ -n "$root" ]; then setsid cttyhack chroot "$root" /bin/sh -l; else setsid cttyhack sh; fi
+sync
 poweroff -f
 ]]
 -- What the initramfs carries for its kernel, in /etc/vmlua/kernel and in

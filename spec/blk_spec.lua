@@ -68,7 +68,7 @@ describe("vmlua.virtio.blk", function()
       assert.has_error(function() virtio.blk{} end,
         "bad argument #1 to 'blk' (option 'path' must be the image's file name)")
       assert.has_error(function() virtio.blk{ path = path, rw = true } end,
-        "bad argument #1 to 'blk' (unknown option 'rw' (path, readonly, cow, serial, queue))")
+        "bad argument #1 to 'blk' (unknown option 'rw' (path, readonly, cow, serial, label, queue))")
       assert.has_error(function() virtio.blk{ path = path, readonly = "yes" } end,
         "bad argument #1 to 'blk' (option 'readonly' must be a boolean)")
       assert.has_error(function() virtio.blk{ path = path, cow = 1 } end,

@@ -15,7 +15,7 @@ describe("scripts/boot.lua", function()
     assert.matches("^usage: vmlua scripts/boot.lua %[%-%-kernel PATH%]", out)
     for _, opt in ipairs{ "--backend", "--kernel", "--initrd", "--run", "--disk", "--net", "--cmdline",
                           "--mem", "--cpus", "--timeout", "--log", "--quiet", "--stats", "--user",
-                          "--chroot", "--no-seccomp", "--show-boot" } do
+                          "--chroot", "--no-seccomp", "--show-boot", "--share", "--hostroot", "--root" } do
       assert.matches("\n  " .. opt:gsub("%-", "%%-") .. " ", out)
     end
     -- both tables of exit statuses, and the escape key

@@ -82,6 +82,10 @@ end
 
 vmlua.vm = require("vmlua.vm").new
 
+--- A host directory in the guest, passed in a machine's `devices`
+-- (hostfs on uml; see vmlua.share and docs/shares.md).
+vmlua.share = require("vmlua.share").new
+
 --- An in-process L2 learning switch: net devices on it (virtio.net{
 -- switch = sw }) reach each other, across guests of this process, with
 -- no root.  Fields: ports, frames, flooded, dropped.

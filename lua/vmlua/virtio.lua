@@ -79,18 +79,45 @@ end
 -- @treturn vmlua.Device
 M.rng = core.rng
 
+--- A disk label's rules: 1 to 18 letters, digits, '.', '_' or '-', not
+-- starting with '.' or '-' (a file name in /dev/disk/by-label-vmlua).
+function M.valid_label(s)
+  return type(s) == "string" and #s >= 1 and #s <= 18 and s:match("^[%w_][%w._-]*$") ~= nil
+end
+
 --- virtio-blk over an image file (in C, see core/blk.c, core/cow.c).
 -- @tparam table opts path (the image, required), readonly (boolean),
 --   cow (true: writes go to a temporary overlay; a file name: to that
 --   overlay, kept and reopenable; the master is never written), serial
---   (GET_ID, at most 20 bytes; default the file's name), queue (size,
---   default 128)
+--   (GET_ID, at most 20 bytes; default the file's name), label (a name,
+--   see valid_label: the serial becomes "L=" .. label, and the default
+--   guest links /dev/disk/by-label-vmlua/LABEL to the disk), queue
+--   (size, default 128)
 -- @treturn[1] vmlua.Device with fields sectors, readonly, reads, writes,
 --   flushes, discards, write_zeroes, errors, unsupported, bytes_read,
 --   bytes_written
 -- @treturn[2] nil
 -- @treturn[2] string why the image cannot be used
-M.blk = core.blk
+function M.blk(...)
+  local args, opts = table.pack(...), ...
+  if type(opts) == "table" and opts.label ~= nil then
+    if not M.valid_label(opts.label) then
+      error("bad argument #1 to 'blk' (option 'label' must be 1 to 18 letters, digits, '.', '_' or '-', " ..
+            "not starting with '.' or '-')", 2)
+    end
+    if opts.serial ~= nil then error("bad argument #1 to 'blk' (options 'label' and 'serial' exclude each other)", 2) end
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.label, o.serial = nil, "L=" .. opts.label
+    args = { o, n = 1 }
+  end
+  local ok, dev, why = pcall(core.blk, table.unpack(args, 1, args.n))
+  if not ok then
+    error((dev:gsub("^bad argument #1 to '[^']*'", "bad argument #1 to 'blk'")
+              :gsub("serial, queue%)%)$", "serial, label, queue))")), 2)
+  end
+  return dev, why
+end
 
 --- virtio-net (in C, see core/net.c, core/switch.c).
 -- @tparam[opt] table opts mac ("52:54:00:xx:xx:xx", default random),

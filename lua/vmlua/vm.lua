@@ -9,6 +9,7 @@
 local core = require "vmlua.core"
 local console_mod = require "vmlua.console"
 local paths = require "vmlua.paths"
+local share_mod = require "vmlua.share"
 local unistd = require "posix.unistd"
 
 local M = {}
@@ -55,8 +56,8 @@ local function check_options(opts)
       if type(v) ~= "table" then argerror("option 'devices' must be a list of vmlua.Device") end
       for i, d in ipairs(v) do
         local mt = getmetatable(d)
-        if type(mt) ~= "table" or mt.__name ~= "vmlua.Device" then
-          argerror("devices[" .. i .. "] must be a vmlua.Device")
+        if type(mt) ~= "table" or (mt.__name ~= "vmlua.Device" and mt.__name ~= "vmlua.Share") then
+          argerror("devices[" .. i .. "] must be a vmlua.Device or a vmlua.Share")
         end
       end
       if #v > 19 then argerror("at most 19 devices") end
@@ -109,7 +110,10 @@ local function new_uml(opts)
     initrd = paths.absolute(opts.initrd)
     args[#args + 1] = "initrd=initrd"            -- a link in the run directory, below
   end
-  local devices = opts.devices or {}
+  local devices, shares = opts.devices or {}, opts._shares or {}
+  if #shares > 0 and not initrd then
+    return nil, "shares need an initramfs whose /init mounts them (the default guest's does): give 'initrd'"
+  end
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
   -- linux.uml's own words and one per device must fit core.uml_vm's 256.
   if #args + #devices > 256 then
@@ -117,7 +121,7 @@ local function new_uml(opts)
       #args - (initrd and 4 or 3), 256 - #devices - (initrd and 4 or 3)), 3)
   end
   local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
-               devices = devices, servers = {} }
+               devices = devices, servers = {}, shares = shares }
   function vm._spawn()
     local argv = table.move(args, 1, #args, 1, {})
     -- One private directory for the sockets and UML's own files; the
@@ -127,12 +131,18 @@ local function new_uml(opts)
     -- virtio_uml.device= at colons, which TMPDIR may hold.
     local dir, err = core.uml_rundir()
     if not dir then return nil, err end
+    dir = paths.absolute(dir)       -- a jailed linux.uml enters it from its new root
     local function undo()
       vm:_close_servers()
       os.remove(dir .. "/initrd")
+      os.remove(dir .. "/jail")
       os.remove(dir)
     end
-    if initrd then
+    if initrd and #shares > 0 then
+      -- The shares' list follows the initramfs, in an archive of its own.
+      local ok, werr = share_mod.initrd_with(initrd, shares, dir .. "/initrd")
+      if not ok then undo(); return nil, werr end
+    elseif initrd then
       local ok, lerr = unistd.link(initrd, dir .. "/initrd", true)
       if not ok then undo(); return nil, "cannot link the initrd into " .. dir .. ": " .. lerr end
     end
@@ -145,13 +155,52 @@ local function new_uml(opts)
         vm.servers[i] = srv
         argv[#argv + 1] = ("virtio_uml.device=%d.vhost:%d"):format(i, dev.id)
       end
-      return core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir }
+      -- With shares, linux.uml runs in a jail that holds only them (and
+      -- what it needs itself), unless a share asks to go without.
+      local jail
+      if #shares > 0 and not share_mod.unconfined(shares) then
+        jail = share_mod.jail(shares, binary, dir)
+        local made, jerr = require("posix.sys.stat").mkdir(jail.root, 448)
+        if not made then return nil, "cannot make " .. jail.root .. ": " .. jerr end
+      end
+      return core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir,
+                          jail = jail }
     end)
     if not (ok and machine) then undo() end
     if not ok then error(machine, 0) end
     return machine, merr
   end
   return vm
+end
+
+-- Shares among the devices (vmlua.share{}): each resolved for the
+-- backend (see vmlua.share), a diff directory's disk added after the
+-- script's own devices.  Returns the options with `devices` holding only
+-- devices and `_shares` the shares, and the lines vmlua says about
+-- them; or nil and why not.
+local function with_shares(opts, backend)
+  local devices, shares, notes = {}, {}, {}
+  for _, d in ipairs(opts.devices or {}) do
+    if share_mod.is(d) then shares[#shares + 1] = d else devices[#devices + 1] = d end
+  end
+  if #shares == 0 then return opts, notes end
+  local ok, err = share_mod.check_list(shares)
+  if not ok then return nil, nil, err end
+  for _, s in ipairs(shares) do
+    local note
+    note, err = s:resolve(backend)
+    if not note then return nil, nil, err end
+    notes[#notes + 1] = note
+    local disk
+    disk, err = s:diff_disk()
+    if err then return nil, nil, err end
+    devices[#devices + 1] = disk
+  end
+  if #devices > 19 then return nil, nil, "at most 19 devices, the diff directories' disks included" end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.devices, o._shares = devices, shares
+  return o, notes
 end
 
 -- The least memory each backend can boot anything in: linux.uml panics
@@ -195,6 +244,10 @@ function M.new(opts)
   local console, err = console_mod.new{ output = opts.console, log = opts.log,
     send = send, wait = wait }
   if not console then return nil, err end
+  local notes
+  opts, notes, err = with_shares(opts, backend)
+  if not opts then console:close(); return nil, err end
+  for _, line in ipairs(notes) do console:write(line .. "\r\n") end
   local vm
   if backend == "uml" then
     vm, err = new_uml(opts)
@@ -419,6 +472,7 @@ function VM:_turn(slice)
     if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
       self:_finish("error", tostring(out))
     end
+<<<<<<< HEAD
     error(out, 0)
   end
   -- A hook (a device's, or an output hook below) may stop or close the
@@ -442,6 +496,39 @@ function VM:_turn(slice)
     -- has halted: the guest did power off, and says so on the console.
     if self.backend == "uml" and reason == "panic" and self._halted then
       reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
+=======
+    local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
+    if not ok then
+      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
+      -- the REPL a Ctrl-C stops the call, not the guest.
+      if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
+        self:_finish("error", tostring(out))
+      end
+      error(out, 0)
+    end
+    self:_output(out)
+    if self._panic then
+      self:_finish("panic", self._panic)
+      return "panic", self._panic
+    end
+    if self._reboot then
+      self:_finish("reboot", self._reboot)
+      return "reboot", self._reboot
+    end
+    if reason then
+      -- Now and then linux.uml aborts in its own cleanup after the guest
+      -- has halted: the guest did power off, and says so on the console.
+      if self.backend == "uml" and reason == "panic" and self._halted then
+        reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
+      end
+      -- linux.uml's child says on the console why it could not start
+      -- (its jail, its run directory, exec).
+      local why = self.backend == "uml" and reason == "error" and
+                  self.console:output():match("vmlua: (cannot [^\r\n]*)")
+      if why then detail = detail .. ": " .. why end
+      self:_finish(reason, detail)
+      return reason, detail
+>>>>>>> shares
     end
     self:_finish(reason, detail)
     return reason, detail
