@@ -5,7 +5,7 @@ local badargs = require "helpers.badargs"
 local core = require "vmlua.core"
 
 local MODULES = { "vmlua", "vmlua.core", "vmlua.console", "vmlua.cpio", "vmlua.driver",
-  "vmlua.paths", "vmlua.repl", "vmlua.test", "vmlua.virtio", "vmlua.vm" }
+  "vmlua.paths", "vmlua.repl", "vmlua.share", "vmlua.test", "vmlua.virtio", "vmlua.vm" }
 
 describe("the vmlua modules", function()
   it("set no global when required", function()

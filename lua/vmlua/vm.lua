@@ -472,7 +472,6 @@ function VM:_turn(slice)
     if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
       self:_finish("error", tostring(out))
     end
-<<<<<<< HEAD
     error(out, 0)
   end
   -- A hook (a device's, or an output hook below) may stop or close the
@@ -496,40 +495,12 @@ function VM:_turn(slice)
     -- has halted: the guest did power off, and says so on the console.
     if self.backend == "uml" and reason == "panic" and self._halted then
       reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
-=======
-    local ok, out, reason, detail = pcall(self._core.poll, self._core, slice)
-    if not ok then
-      -- Interrupted (SIGINT) or worse: stop cleanly, then re-raise.  At
-      -- the REPL a Ctrl-C stops the call, not the guest.
-      if not (M.keep_on_interrupt and tostring(out):find("interrupted$")) then
-        self:_finish("error", tostring(out))
-      end
-      error(out, 0)
     end
-    self:_output(out)
-    if self._panic then
-      self:_finish("panic", self._panic)
-      return "panic", self._panic
-    end
-    if self._reboot then
-      self:_finish("reboot", self._reboot)
-      return "reboot", self._reboot
-    end
-    if reason then
-      -- Now and then linux.uml aborts in its own cleanup after the guest
-      -- has halted: the guest did power off, and says so on the console.
-      if self.backend == "uml" and reason == "panic" and self._halted then
-        reason, detail = "poweroff", "linux.uml halted, then aborted in its own cleanup"
-      end
-      -- linux.uml's child says on the console why it could not start
-      -- (its jail, its run directory, exec).
-      local why = self.backend == "uml" and reason == "error" and
-                  self.console:output():match("vmlua: (cannot [^\r\n]*)")
-      if why then detail = detail .. ": " .. why end
-      self:_finish(reason, detail)
-      return reason, detail
->>>>>>> shares
-    end
+    -- linux.uml's child says on the console why it could not start
+    -- (its jail, its run directory, exec).
+    local why = self.backend == "uml" and reason == "error" and
+                self.console:output():match("vmlua: (cannot [^\r\n]*)")
+    if why then detail = detail .. ": " .. why end
     self:_finish(reason, detail)
     return reason, detail
   end
