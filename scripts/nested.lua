@@ -12,7 +12,8 @@
 -- line after it.  Those lines are passed on as they come; everything else
 -- L1 prints becomes a "# " comment, and all of it goes to --log (default
 -- DIR/last.log).  Exit status 0 when every planned step passed (or L1
--- skipped them all), 1 otherwise.
+-- skipped them all), 3 when L1's own kernel panicked (QEMU's nested SVM
+-- emulation has failed so, rarely: docs/kvm-nested.md), 1 otherwise.
 --
 -- Nothing outlives the run: QEMU runs under timeout(1) with a KILL at
 -- --timeout (default 1200 s) plus a minute, whatever happens to us; we
@@ -135,7 +136,7 @@ local waiting_for = "L1 to boot and print its plan"
 local plan, oks, fails, skipped = nil, 0, 0, false
 local step, step_t0
 local pending = ""
-local bail
+local bail, l1_panic
 
 local function line(l)
   l = l:gsub("\r", "")
@@ -163,11 +164,18 @@ local function line(l)
   elseif l:match("^not ok %d+") then
     fails = fails + 1; out(l); return
   end
+  -- L1's own kernel dying is QEMU's (or L1's) failure, not a step's:
+  -- say so, so that a caller can tell it apart and try again.
+  if l:match("Kernel panic %- not syncing") and not l:match("^#") then
+    l1_panic = l:match("(Kernel panic.*)$")
+    bail = "L1's kernel panicked: " .. l1_panic
+  end
   if l:match("^#") then out(l) else out("# " .. l) end
 end
 
 while true do
   if interrupted then bail = "interrupted by signal " .. interrupted break end
+  if l1_panic then break end
   local left = deadline - now()
   if left <= 0 then
     if step then
@@ -205,4 +213,4 @@ local done = oks + fails
 out(("# nested: %d ok, %d not ok of %s planned, %.1f s in all"):format(oks, fails,
     plan and tostring(plan) or "?", elapsed))
 local good = plan ~= nil and not bail and fails == 0 and (skipped or done == plan)
-os.exit(good and 0 or 1)
+os.exit(good and 0 or l1_panic and 3 or 1)

@@ -3,13 +3,15 @@
 -- (L1) loads kvm_amd, and vmlua's kvm backend boots its guests (L2) on the
 -- /dev/kvm that gives.  One run of scripts/nested.lua does every step; each
 -- `it` checks its step's TAP line.  A flake hunt of NESTED_FLAKE boots
--- (default 10; `make test-nested NESTED_FLAKE=50` for the long one) keeps
+-- (default 5; `make test-nested NESTED_FLAKE=50` for the long one) keeps
 -- both L1 CPUs busy while the 1-vCPU kernel boots again and again: a
 -- guest that cannot calibrate its clock hangs there.
 local core = require "vmlua.core"
+local dirent = require "posix.dirent"
+local unistd = require "posix.unistd"
 local env = require "helpers.env"
 
-local FLAKE = tonumber(os.getenv("NESTED_FLAKE")) or 10
+local FLAKE = tonumber(os.getenv("NESTED_FLAKE")) or 5
 local STEPS = { "selftest-1cpu-256M", "selftest-2cpu-256M", "selftest-1cpu-5G", "selftest-2cpu-5G",
                 "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "flake" }
 
@@ -32,11 +34,37 @@ local function run()
   if result then return result end
   local build, bstatus = env.sh(env.vmlua .. " scripts/build-nested.lua 2>&1")
   assert(bstatus == 0, "build-nested.lua failed:\n" .. build)
-  local text, status = env.sh(("%s scripts/nested.lua --steps %s --flake %d 2>&1"):format(
-    env.vmlua, table.concat(STEPS, ","), FLAKE))
+  local cmd = ("%s scripts/nested.lua --steps %s --flake %d 2>&1"):format(
+    env.vmlua, table.concat(STEPS, ","), FLAKE)
+  local text, status = env.sh(cmd)
+  if status == 3 then
+    -- L1's kernel panicked under QEMU's SVM emulation (rare; it is not
+    -- vmlua's guest that died): one more run, which must not.
+    local first = text:match("Bail out! ([^\n]*)")
+    text, status = env.sh(cmd)
+    text = ("# the first run was lost: %s\n"):format(first) .. text
+  end
   result = { text = text, status = status }
   result.skip = text:match("\n?1%.%.0 # SKIP ([^\n]*)")
   return result
+end
+
+-- The QEMUs still running from this checkout's L1 (their pids).
+local function our_qemus()
+  local here, found = unistd.getcwd(), {}
+  for pid in dirent.files("/proc") do
+    if pid:match("^%d+$") then
+      local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+      local cmd = f and f:read("a") or ""
+      if f then f:close() end
+      local exe = cmd:match("^([^%z]*)")
+      if exe and exe:match("qemu%-system%-x86_64$") and cmd:find("build/nested/l1.cpio", 1, true)
+         and unistd.readlink("/proc/" .. pid .. "/cwd") == here then
+        found[#found + 1] = pid
+      end
+    end
+  end
+  return found
 end
 
 -- A step's result line and the comment lines after it.
@@ -79,7 +107,6 @@ describe("the kvm backend nested in QEMU TCG #nested #slow", function()
     if r.skip then pending("L1: " .. r.skip) return end
     assert.equal(0, r.status, r.text:sub(-3000))
     assert.matches("# nested: " .. #STEPS .. " ok, 0 not ok of " .. #STEPS .. " planned", r.text)
-    local left = env.sh("pgrep -f 'qemu-system-x86_64 .*" .. "build/nested/l1.cpio' || true")
-    assert.equal("", left)
+    assert.same({}, our_qemus())
   end)
 end)
