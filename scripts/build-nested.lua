@@ -63,7 +63,8 @@ local function lines(cmd)
 end
 
 -- 1. The cloud kernel's .deb, unpacked once per package file.
-local deb = lines("ls " .. q(o.cache .. "/debs") .. "/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort | tail -n 1")[1]
+local deb = lines("ls " .. q(o.cache .. "/debs") ..
+  "/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort | tail -n 1")[1]
 if not deb then die("no linux-image-*-cloud-amd64 .deb in %s/debs: run make kernel", o.cache) end
 local vmlinuz = o.guest .. "/kvm/vmlinuz"
 if not exists(vmlinuz) then die("%s missing: run make kernel", vmlinuz) end

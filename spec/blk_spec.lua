@@ -228,6 +228,7 @@ describe("vmlua.virtio.blk", function()
       assert.equal(("\4"):rep(512) .. ("C"):rep(512) .. ("\6"):rep(512), data)
       assert.equal(OK, (req(d, { header(WRITE_ZEROES, 0), string.pack("<I8I4I4", 1000, 300, 0), { write = 1 } })))
       st, data = req(d, { header(IN, 999), { write = 2 * 512 + 1 } })
+      assert.equal(OK, st)
       assert.equal(("\246"):rep(512) .. ("\0"):rep(512), data)
       assert.equal(OK, (req(d, { header(FLUSH, 0), { write = 1 } })))
       assert.equal(before, slurp(path))
@@ -235,6 +236,7 @@ describe("vmlua.virtio.blk", function()
       -- a fresh temporary overlay starts from the master again
       open{ cow = true }
       st, data = req(d, { header(IN, 5), { write = 513 } })
+      assert.equal(OK, st)
       assert.equal(("\5"):rep(512), data)
     end)
 
@@ -260,6 +262,7 @@ describe("vmlua.virtio.blk", function()
       assert.equal(overlay .. ": made over a different master (its size or modification time changed)", why)
       spit(overlay, ("junk"):rep(2048))
       none, why = virtio.blk{ path = path, cow = overlay }
+      assert.is_nil(none)
       assert.equal(overlay .. ": not a vmlua overlay", why)
       assert.same({ nil, path .. ": the overlay cannot be the master itself" },
         { virtio.blk{ path = path, cow = path } })

@@ -33,13 +33,12 @@ local function runnable_blocks()
 end
 
 describe("make install", function()
-  local prefix, work, bin
+  local prefix, work
   local guest = vmlua.guest("uml")
 
   setup(function()
     prefix = env.tmpdir()
     work = env.tmpdir()
-    bin = prefix .. "/bin/vmlua"
     local out, status = env.sh("make -s install" .. SAN .. " PREFIX=" .. q(prefix) .. " 2>&1")
     assert(status == 0, out)
   end)

@@ -99,10 +99,10 @@ describe("the REPL in a terminal #repl", function()
       keys(("vm = vmlua.vm{ backend = 'uml', kernel = %q, initrd = %q, memory = '96M', cmdline = 'quiet' }; vm:start()")
         :format(guest.KERNEL, initrd), "Enter")
       keys("abc")                                   -- typed, not entered
-      local s = wait_for("typed%-while%-you%-wait", 60)
+      wait_for("typed%-while%-you%-wait", 60)
       -- the guest's lines came above the prompt; the line being edited is whole
       sleep(0.5)
-      s = screen():gsub("%s+$", "")
+      local s = screen():gsub("%s+$", "")
       assert.matches("\n> abc$", s)
       keys("C-u", "vm.console:expect('never', 100)", "Enter")
       sleep(1)

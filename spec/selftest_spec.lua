@@ -151,7 +151,7 @@ describe("selftest guest with virtio-mmio devices #kvm", function()
     local errors = {}
     local bad = require("vmlua.virtio").device{ id = 4, queues = { 8 },
       notify = function() error("this device is broken") end,
-      on_error = function(_, why) errors[#errors + 1] = why end }
+      on_error = function(_, reason) errors[#errors + 1] = reason end }
     local vm = assert(vmlua.vm{
       backend = "kvm", kernel = env.selftest, memory = "256M",
       cmdline = "selftest.cpus=1 selftest.mem=268435456", console = "none",

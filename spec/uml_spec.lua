@@ -228,7 +228,6 @@ describe("the uml backend #uml", function()
   end)
 
   it("serves a Lua device to the guest over vhost-user, with its hooks seen from Lua", function()
-    local virtio = require "vmlua.virtio"
     local from_guest, statuses, kicks = {}, {}, { 0, 0 }
     -- A virtio console whose receive queue carries bytes the script
     -- chooses, on demand, and whose transmit queue the script reads.
@@ -1081,15 +1080,15 @@ describe("vmlua networks in UML guests #uml", function()
   it("lets two guests ping each other over vmlua.switch, with no root and no tap", function()
     local sw = vmlua.switch()
     local frames = 0
-    local function guest(n, other)
+    local function nic_guest(n, other)
       local nic = virtio.net{ switch = sw, mac = ("52:54:00:00:00:%02x"):format(n),
         hook = function() frames = frames + 1 end }
       local vm, initrd = boot(("ip link set eth0 up && ip addr add 10.0.0.%d/24 dev eth0 && " ..
         "ping -c 3 -W 10 10.0.0.%d; sleep 1\n"):format(n, other), { devices = { nic } })
       return vm, initrd, nic
     end
-    local a, ia, na = guest(1, 2)
-    local b, ib, nb = guest(2, 1)
+    local a, ia, na = nic_guest(1, 2)
+    local b, ib, nb = nic_guest(2, 1)
     a:start()
     b:start()
     -- one process, two machines: serve each in turn until both end

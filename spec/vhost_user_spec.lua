@@ -23,7 +23,7 @@ end
 local function run_peer(srv, mode, secs)
   local out = env.tmpname()
   assert(os.execute(("%s %s %s > %s 2>&1 &"):format(PEER, srv.path, mode, out)))
-  local deadline, text = os.time() + (secs or 60), ""
+  local deadline, text = os.time() + (secs or 60)
   repeat
     srv:poll(0.05)
     local f = io.open(out, "rb")
@@ -178,7 +178,7 @@ describe("vmlua.VhostUser", function()
       local srv = assert(core.vhost_user{ device = rng("\1"), path = socket_path(), quiet = true })
       local out = env.tmpname()
       assert(os.execute(("%s %s slow > %s 2>&1 &"):format(PEER, srv.path, out)))
-      local longest, deadline, text = 0, os.time() + 30, ""
+      local longest, deadline, text = 0, os.time() + 30
       repeat
         local t = core.monotonic()
         srv:poll(0.05)
@@ -211,7 +211,7 @@ describe("vmlua.VhostUser", function()
       local deadline = os.time() + 30
       repeat srv1:poll(0.05) until read(o1):match("kicked") or os.time() > deadline
       assert(os.execute(("%s %s good > %s 2>&1 &"):format(PEER, srv2.path, o2)))
-      local longest, text = 0, ""
+      local longest, text = 0
       deadline = os.time() + 30
       repeat
         local t = core.monotonic()

@@ -178,12 +178,12 @@ describe("vmlua.vm()", function()
 
     it("points at the caller's line", function()
       local line = debug.getinfo(1, "l").currentline + 1
-      local ok, err = pcall(function() vmlua.vm{ kernel = "k", color = "red" } end)
-      assert.is_false(ok)
+      local fine, err = pcall(function() vmlua.vm{ kernel = "k", color = "red" } end)
+      assert.is_false(fine)
       assert.equal(("spec/vm_spec.lua:%d: bad argument #1 to 'vm' (unknown option 'color')"):format(line), err)
       line = debug.getinfo(1, "l").currentline + 1
-      ok, err = pcall(function() vmlua.vm{ backend = "uml", memory = "1M" } end)
-      assert.is_false(ok)
+      fine, err = pcall(function() vmlua.vm{ backend = "uml", memory = "1M" } end)
+      assert.is_false(fine)
       assert.matches(("^spec/vm_spec%%.lua:%d: bad argument #1 to 'vm'"):format(line), err)
     end)
   end)

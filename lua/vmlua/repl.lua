@@ -188,8 +188,7 @@ function M.run()
     else
       code = code and (code .. "\n" .. line) or line
       local _, err = load("return " .. code, "=stdin", "t")
-      local chunk
-      if err then chunk, err = load(code, "=stdin", "t") end
+      if err then _, err = load(code, "=stdin", "t") end
       if err and incomplete(err) then
         rl.prompt(">> ")
       else

@@ -105,7 +105,9 @@ function M.blk(...)
       error("bad argument #1 to 'blk' (option 'label' must be 1 to 18 letters, digits, '.', '_' or '-', " ..
             "not starting with '.' or '-')", 2)
     end
-    if opts.serial ~= nil then error("bad argument #1 to 'blk' (options 'label' and 'serial' exclude each other)", 2) end
+    if opts.serial ~= nil then
+      error("bad argument #1 to 'blk' (options 'label' and 'serial' exclude each other)", 2)
+    end
     local o = {}
     for k, v in pairs(opts) do o[k] = v end
     o.label, o.serial = nil, "L=" .. opts.label

@@ -682,7 +682,7 @@ function VM:close()
   M.live[self] = nil
 end
 VM.__close = VM.close
-VM.__gc = function(self) core.tty_restore() end
+VM.__gc = function() core.tty_restore() end
 
 function VM:__tostring()
   return string.format("vmlua.VM (%s, %d vCPU%s, %d MiB, %s%s)", self.backend,
