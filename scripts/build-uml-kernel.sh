@@ -78,4 +78,6 @@ start=$(date +%s)
 	fail "make linux failed: see $LOG ($(grep -m1 -E 'error|Error' "$LOG" || true))"
 mkdir -p "$(dirname "$OUT")"
 cp "$SRC/linux" "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+# How long it took, and on how many CPUs, for make bench.
+echo "$(( $(date +%s) - start )) $JOBS" >"$OUT.buildtime"
 say "built $(basename "$OUT") ($(make -s -C "$SRC" ARCH=um kernelrelease 2>/dev/null)) in $(( $(date +%s) - start )) s"

@@ -1,33 +1,15 @@
-return {
-  ["bench"] = "boot",
-  ["date"] = "2026-11-23T12:56:50Z",
-  ["ratios"] = {
-    {
-      ["value"] = 0.990698,
-      ["what"] = "vmlua / bare linux.uml"
-    },
-    {
-      ["value"] = 0.682232,
-      ["what"] = "vmlua / qemu microvm tcg"
-    }
+return { bench = "boot", runs = 10, date = "2026-12-04T19:52:48Z",
+  title = "boot to poweroff, busybox initramfs, 128 MiB (hyperfine)",
+  rows = {
+    { what = ""vmlua (uml backend", value = 0.027913, unit = "s" },
+    { what = ""vmlua (uml backend", value = 0.379729, unit = "s" },
+    { what = "bare vmlua kernel", value = 0.304615, unit = "s" },
+    { what = "bare Debian linux.uml", value = 3.057308, unit = "s" },
+    { what = "qemu microvm tcg", value = 2.177631, unit = "s" },
   },
-  ["rows"] = {
-    {
-      ["unit"] = "s",
-      ["value"] = 1.22717,
-      ["what"] = "vmlua (uml backend)"
-    },
-    {
-      ["unit"] = "s",
-      ["value"] = 1.23869,
-      ["what"] = "bare linux.uml"
-    },
-    {
-      ["unit"] = "s",
-      ["value"] = 1.79876,
-      ["what"] = "qemu microvm tcg"
-    }
-  },
-  ["runs"] = 10,
-  ["title"] = "boot to poweroff, busybox initramfs, 128 MiB (hyperfine)"
-}
+  ratios = {
+    { what = "vmlua / "vmlua (uml backend", value = 0.073507 },
+    { what = "vmlua / bare vmlua kernel", value = 0.091634 },
+    { what = "vmlua / bare Debian linux.uml", value = 0.009130 },
+    { what = "vmlua / qemu microvm tcg", value = 0.012818 },
+  } }

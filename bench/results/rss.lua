@@ -1,13 +1,2 @@
-return {
-  ["bench"] = "rss",
-  ["date"] = "2026-11-23T12:56:50Z",
-  ["rows"] = {
-    {
-      ["unit"] = "kB",
-      ["value"] = 4044,
-      ["what"] = "vmlua peak RSS (VmHWM), without the UML child"
-    }
-  },
-  ["runs"] = 5,
-  ["title"] = "vmlua peak RSS while booting the guest on uml"
-}
+return { bench = "rss", runs = 5, date = "2026-12-04T19:52:48Z", title = "vmlua peak RSS while booting the guest on uml",
+  rows = { { what = "vmlua peak RSS (VmHWM), without the UML child", value = 4528, unit = "kB" } } }
