@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -187,9 +188,16 @@ int vmlua_interrupt_fd(void)
 	return interrupt_pipe[0];
 }
 
+/* How many interrupts (SIGINT, SIGTERM, SIGHUP) this process has had:
+ * unlike the pipe, which the first loop to wake drains, this stays, so a
+ * runner can tell that a stop was asked for even when a script caught
+ * the "interrupted" error. */
+static volatile sig_atomic_t interrupt_count;
+
 void vmlua_interrupt(void)
 {
 	int saved = errno;
+	interrupt_count++;
 	if (interrupt_pipe[1] >= 0 && write(interrupt_pipe[1], "!", 1) < 0) {
 		/* full pipe: an interrupt is already pending */
 	}
@@ -202,6 +210,14 @@ void vmlua_interrupt_clear(void)
 	int fd = vmlua_interrupt_fd();
 	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
 		;
+}
+
+/* interrupts() -> how many stop signals this process has had */
+static int l_interrupts(lua_State *L)
+{
+	vmlua_checknargs(L, 0);
+	lua_pushinteger(L, (lua_Integer)interrupt_count);
+	return 1;
 }
 
 /* monotonic() -> seconds on a clock that never jumps, as a float */
@@ -227,6 +243,8 @@ int luaopen_vmlua_core(lua_State *L)
 	lua_newtable(L);
 	lua_pushcfunction(L, l_monotonic);
 	lua_setfield(L, -2, "monotonic");
+	lua_pushcfunction(L, l_interrupts);
+	lua_setfield(L, -2, "interrupts");
 	lua_pushcfunction(L, l_size);
 	lua_setfield(L, -2, "size");
 	vmlua_memory_register(L);
