@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -281,9 +282,16 @@ int vmlua_interrupt_fd(void)
 	return interrupt_pipe[0];
 }
 
+/* How many interrupts (SIGINT, SIGTERM, SIGHUP) this process has had:
+ * unlike the pipe, which the first loop to wake drains, this stays, so a
+ * runner can tell that a stop was asked for even when a script caught
+ * the "interrupted" error. */
+static volatile sig_atomic_t interrupt_count;
+
 void vmlua_interrupt(void)
 {
 	int saved = errno;
+	interrupt_count++;
 	if (interrupt_pipe[1] >= 0 && write(interrupt_pipe[1], "!", 1) < 0) {
 		/* full pipe: an interrupt is already pending */
 	}
@@ -296,4 +304,9 @@ void vmlua_interrupt_clear(void)
 	int fd = vmlua_interrupt_fd();
 	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
 		;
+}
+
+unsigned long vmlua_interrupts(void)
+{
+	return (unsigned long)interrupt_count;
 }

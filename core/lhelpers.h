@@ -18,6 +18,8 @@
 void vmlua_interrupt(void);
 int vmlua_interrupt_fd(void);
 void vmlua_interrupt_clear(void);
+/* How many stop signals (vmlua_interrupt calls) the process has had. */
+unsigned long vmlua_interrupts(void);
 
 /* The loop of this Lua state's machines (loop.h), made on first use. */
 struct loop;

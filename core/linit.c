@@ -14,6 +14,14 @@ static int l_monotonic(lua_State *L)
 	return 1;
 }
 
+/* interrupts() -> how many stop signals this process has had */
+static int l_interrupts(lua_State *L)
+{
+	vmlua_checknargs(L, 0);
+	lua_pushinteger(L, (lua_Integer)vmlua_interrupts());
+	return 1;
+}
+
 /* size(s) -> bytes: "256M", "5G", or a whole number */
 static int l_size(lua_State *L)
 {
@@ -27,6 +35,8 @@ int luaopen_vmlua_core(lua_State *L)
 	lua_newtable(L);
 	lua_pushcfunction(L, l_monotonic);
 	lua_setfield(L, -2, "monotonic");
+	lua_pushcfunction(L, l_interrupts);
+	lua_setfield(L, -2, "interrupts");
 	lua_pushcfunction(L, l_size);
 	lua_setfield(L, -2, "size");
 	vmlua_memory_register(L);

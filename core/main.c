@@ -48,11 +48,16 @@ static const char usage[] =
 static lua_State *global_L;
 
 /* A hook set from the signal handler, as lua.c does: the next Lua
- * instruction raises an error, so a busy Lua loop also stops. */
+ * instruction raises an error, so a busy Lua loop also stops.  The hook
+ * the script had (debug.sethook; vmlua test's watch for a stop that a
+ * scenario swallowed) is put back first. */
+static lua_Hook saved_hook;
+static int saved_mask, saved_count;
+
 static void interrupted_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
-	lua_sethook(L, NULL, 0, 0);
+	lua_sethook(L, saved_hook, saved_mask, saved_count);
 	luaL_error(L, "interrupted");
 }
 
@@ -60,9 +65,14 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	vmlua_interrupt();
-	if (global_L)
-		lua_sethook(global_L, interrupted_hook,
-		            LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+	if (!global_L)
+		return;
+	if (lua_gethook(global_L) != interrupted_hook) {
+		saved_hook = lua_gethook(global_L);
+		saved_mask = lua_gethookmask(global_L);
+		saved_count = lua_gethookcount(global_L);
+	}
+	lua_sethook(global_L, interrupted_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 /* Message handler: append a traceback to a string error. */

@@ -130,6 +130,19 @@ describe("vmlua test", function()
     os.execute("rm -rf " .. dir)
   end)
 
+  it("runs a scenario file whose name holds shell syntax under -j 2 without a shell: nothing substituted", function()
+    local dir = env.tmpdir()
+    local name = dir .. "/x$(echo INJECTED>&2).lua"
+    write(name, 'scenario "odd file name" { machines = {}, function() end }\n')
+    write(dir .. "/y.lua", 'scenario "plain" { machines = {}, function() end }\n')
+    local out, status = env.sh(env.vmlua .. " test -j 2 " .. env.quote(dir) .. " 2>&1")
+    os.execute("rm -rf " .. env.quote(dir))
+    assert.equal(0, status, out)
+    assert.matches("ok %d %- odd file name\n", out)
+    assert.matches("ok %d %- plain\n", out)
+    assert.not_matches("INJECTED", out)
+  end)
+
   it("fails a body that calls os.exit, or whose child dies, and reports the rest", function()
     local dir = env.tmpdir()
     write(dir .. "/exits.lua", [[
@@ -325,6 +338,53 @@ for i = 1, 3 do
   scenario("waits for ever " .. i) { function(vm) vm.console:expect("never", 600) end }
 end
 ]]
+
+  -- A body that swallows the interruption and waits on: the runner
+  -- still ends it, and soon.  The body says it is in its expect loop
+  -- with a file in its TMPDIR (under the run's).  The guest is named,
+  -- for a vmlua (build-san/) that has none beside it.
+  local guest = require("vmlua").guest("uml") or {}
+  local SWALLOWER = ([[
+scenario "retries its expect" { timeout = 600, backend = "uml", kernel = %q, initrd = %q,
+  ready = "guest ready", function(vm)
+  io.open(os.getenv("TMPDIR") .. "/in-expect", "w"):close()
+  while true do pcall(vm.console.expect, vm.console, "never", 5) end
+end }
+]]):format(require("vmlua.paths").absolute(guest.kernel or "build/guest/uml/linux.uml"),
+           require("vmlua.paths").absolute(guest.initrd or "build/guest/uml/initramfs.cpio"))
+  for _, jobs in ipairs{ "", " -j 2" } do
+    it("ends within 20 s on SIGTERM during an expect whose body catches the error" .. jobs ..
+      ", no linux.uml left", function()
+      local dir, w = env.tmpdir(), env.watched()
+      write(dir .. "/swallow.lua", SWALLOWER)
+      local out = dir .. "/out"
+      local args = { dir .. "/swallow.lua" }
+      if jobs ~= "" then table.move({ "-j", "2" }, 1, 2, #args + 1, args) end
+      local pid = spawn(w, out, args)
+      local ended
+      assert.is_true(until_(function()
+        ended = ended or wait.wait(pid, wait.WNOHANG) ~= 0
+        return ended or env.sh("find " .. w.dir .. " -name in-expect"):find("in-expect", 1, true) ~= nil
+      end, 300), "the body never reached its expect")
+      assert.is_falsy(ended, "vmlua test ended first:\n" .. read(out))
+      local t0 = require("vmlua.core").monotonic()
+      signal.kill(pid, signal.SIGTERM)
+      local status
+      assert.is_true(until_(function()
+        local p, how, code = wait.wait(pid, wait.WNOHANG)
+        if p ~= 0 then status = how .. " " .. tostring(code) end
+        return status ~= nil
+      end, 120), "vmlua test did not stop")
+      local took = require("vmlua.core").monotonic() - t0
+      local tap = read(out)
+      assert.is_true(took < 20, ("it took %.1f s"):format(took))
+      assert.equal("exited 130", status, tap)
+      assert.matches("\nnot ok 1 %- retries its expect # interrupted\n", tap)
+      assert.equal("", env.uml_pids{ under = w.dir }, "a linux.uml is still running")
+      w.check()
+      os.execute("rm -rf " .. dir)
+    end)
+  end
 
   for _, case in ipairs{ { "SIGINT", "" }, { "SIGTERM", "" }, { "SIGINT", " -j 2" }, { "SIGTERM", " -j 2" } } do
     local sig, jobs = case[1], case[2]

@@ -467,6 +467,9 @@ describe("the lifetime of a uml machine #uml", function()
     os.remove(img)
     os.remove(initrd)
     assert.equal(fd5, fd50, "fds after boot 5 and after boot 50")
+    -- Under SANITIZE=1 freed memory sits in ASan's quarantine (up to 256
+    -- MiB), so RSS grows whatever we do: there the fds are the measure.
+    if env.build ~= "build" then return end
     assert.is_true(rss50 - rss5 < 1 << 20,
       ("RSS grew by %d KiB from boot 5 to boot 50"):format((rss50 - rss5) >> 10))
   end)

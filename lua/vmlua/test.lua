@@ -270,15 +270,41 @@ function M.run_one(sc, backend, dir)
   os.exit = function(code)
     error(("os.exit(%s) in a scenario body"):format(tostring(code)), 2)
   end
-  local ok, err = xpcall(function()
+  -- A stop (SIGINT, SIGTERM, SIGHUP) ends the body even when it catches
+  -- the "interrupted" error, as a body retrying an expect in pcall does.
+  -- A hook looks every 1000 steps; once there was a stop, it raises the
+  -- error at every step taken inside the body, until the body is gone.
+  local core = require "vmlua.core"
+  local stops = core.interrupts()
+  local function stopped() return core.interrupts() ~= stops end
+  local function body()
     local first = {}
     for _, name in ipairs(names) do first[#first + 1] = build(name, {}) end
     start(first, {})
     if spec.machines then spec[1](byname, ctx) else spec[1](vms[1], ctx) end
-  end, function(e)
+  end
+  local function in_body()
+    local level = 3
+    while true do
+      local info = debug.getinfo(level, "f")
+      if not info then return false end
+      if info.func == body then return true end
+      level = level + 1
+    end
+  end
+  local function watch()
+    if stopped() and in_body() then
+      debug.sethook(watch, "", 1)
+      error("interrupted", 0)
+    end
+  end
+  debug.sethook(watch, "", 1000)
+  local ok, err = xpcall(body, function(e)
     if type(e) == "string" and not e:find("\n") then return e end
     return tostring(e)
   end)
+  debug.sethook()
+  if stopped() then ok, err = false, "interrupted" end
   os.exit = exit
   for _, vm in ipairs(vms) do vm:close() end
   if tmpdir then stdlib.setenv("TMPDIR", tmpdir) else stdlib.setenv("TMPDIR", nil) end
