@@ -127,6 +127,7 @@ describe("vmlua test", function()
     assert.matches("^vmlua test: %-%-shard 3/3 selects none of the 2 scenarios\n", out)
     out, status = env.sh(env.vmlua .. " test " .. dir .. "/none.lua 2>&1 >/dev/null")
     assert.equal(126, status)
+    assert.matches("^vmlua test: cannot open .*none%.lua: No such file or directory\n$", out)
     os.execute("rm -rf " .. dir)
   end)
 

@@ -116,9 +116,9 @@ function M.load(file, text)
   local ok, rerr = pcall(chunk)
   if not ok then
     -- An error object's __tostring may itself fail, or give no string.
-    local sok, text = pcall(tostring, rerr)
-    if not sok or type(text) ~= "string" then text = "an error object (" .. type(rerr) .. ")" end
-    return nil, file .. ": " .. text
+    local sok, msg = pcall(tostring, rerr)
+    if not sok or type(msg) ~= "string" then msg = "an error object (" .. type(rerr) .. ")" end
+    return nil, file .. ": " .. msg
   end
   return list
 end
@@ -240,11 +240,11 @@ function M.run_one(sc, backend, dir)
   -- Start machines; each console drives them all; wait for the shell.
   local function start(list, o)
     for _, vm in ipairs(list) do
-      local wait = group_pump(vms, vm, deadline, timeout)
-      vm.console:driven_by(wait)
+      local turn = group_pump(vms, vm, deadline, timeout)
+      vm.console:driven_by(turn)
       for _, dev in ipairs(devs[vm]) do
         local con = virtio.console_of[dev]
-        if con then con:driven_by(wait) end
+        if con then con:driven_by(turn) end
       end
       assert(vm:start())
     end
@@ -267,7 +267,7 @@ function M.run_one(sc, backend, dir)
   -- A body that calls os.exit would end the whole run with its status
   -- and the results missing: while it runs, os.exit is an error.
   local exit = os.exit
-  os.exit = function(code)
+  os.exit = function(code)  -- luacheck: ignore 122
     error(("os.exit(%s) in a scenario body"):format(tostring(code)), 2)
   end
   -- A stop (SIGINT, SIGTERM, SIGHUP) ends the body even when it catches
@@ -305,7 +305,7 @@ function M.run_one(sc, backend, dir)
   end)
   debug.sethook()
   if stopped() then ok, err = false, "interrupted" end
-  os.exit = exit
+  os.exit = exit  -- luacheck: ignore 122
   for _, vm in ipairs(vms) do vm:close() end
   if tmpdir then stdlib.setenv("TMPDIR", tmpdir) else stdlib.setenv("TMPDIR", nil) end
   local result = { name = sc.name, ok = ok, logs = logs, xfail = spec.xfail, seconds = now() - t0 }
