@@ -225,7 +225,7 @@ function M.run_one(sc, backend, dir)
       backend = backend_name,
       kernel = o.kernel or spec.kernel or guest.kernel,
       initrd = o.initrd or spec.initrd or guest.initrd,
-      cmdline = o.cmdline or spec.cmdline or "quiet",
+      cmdline = o.cmdline or spec.cmdline or guest.cmdline or "quiet",
       memory = o.memory or spec.memory or "128M",
       cpus = o.cpus or spec.cpus,
       console = "none", log = log,
