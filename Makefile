@@ -153,7 +153,7 @@ kernel: deps-run
 ifeq ($(SANITIZE),1)
 SAN_LOG   = $(abspath $(B))/sanitizer
 BUSTED    = $(B)/lua-san /usr/bin/busted --cpath='$(B)/lua/?.so'
-TEST_DEPS = $(B)/lua-san
+TEST_DEPS = $(B)/lua-san $(B)/guest
 TEST_ENV  = VMLUA_BUILD=$(B) \
 	ASAN_OPTIONS=log_path=$(SAN_LOG)/report:detect_leaks=1 \
 	UBSAN_OPTIONS=log_path=$(SAN_LOG)/report:print_stacktrace=1:halt_on_error=1 \
@@ -162,6 +162,10 @@ SAN_START = rm -rf $(SAN_LOG); mkdir -p $(SAN_LOG);
 SAN_CHECK = if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	  for r in $(SAN_LOG)/*; do echo "=== $$r"; head -n 60 "$$r"; done; \
 	  echo "sanitizer reports: $(SAN_LOG)"; rc=1; fi;
+# vmlua finds the default guest beside its executable: $(B)'s is $(G)'s.
+$(B)/guest: | guest
+	@mkdir -p $(B)
+	ln -sfn $(abspath $(G))/guest $@
 endif
 
 # Every spec, as TAP (kept in $(B)/test.tap), then one summary line.
