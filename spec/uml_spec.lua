@@ -1218,7 +1218,7 @@ local vmlua = require "vmlua"
 local vm = assert(vmlua.vm{ backend = "uml", kernel = %q, initrd = %q, memory = "128M", cmdline = "quiet",
   input = true })
 vm:start()
-vm.console:expect("guest%%-is%%-up", 60)
+vm.console:expect("guest%%-is%%-up\r?\n", 60)   -- the whole line, before stty prints
 os.execute("stty -g")
 error("the script's own mistake")
 ]]):format(KERNEL, initrd))
