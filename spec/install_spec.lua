@@ -10,7 +10,8 @@ local q = env.quote
 local SAN = env.build == "build-san" and " SANITIZE=1" or ""
 
 -- Every fenced block whose info string says "runnable": { file, line,
--- lang, code }.
+-- lang, code, needs }.  "runnable jail" marks a block that needs the jail
+-- for shares (vmlua.share.jail_unavailable says where it cannot be had).
 local function runnable_blocks()
   local files = { "README.md" }
   local ls = env.sh("ls docs/*.md")
@@ -24,8 +25,8 @@ local function runnable_blocks()
         if line:match("^```%s*$") then blocks[#blocks + 1] = cur; cur = nil
         else cur.code = cur.code .. line .. "\n" end
       else
-        local lang = line:match("^```(%w+)%s+runnable%s*$")
-        if lang then cur = { file = file, line = n, lang = lang, code = "" } end
+        local lang, needs = line:match("^```(%w+)%s+runnable%s*(%w*)%s*$")
+        if lang then cur = { file = file, line = n, lang = lang, code = "", needs = needs } end
       end
     end
   end
@@ -116,6 +117,8 @@ scenario "a scenario outside the checkout" {
     for _, b in ipairs(runnable_blocks()) do
       it(("%s:%d (%s)"):format(b.file, b.line, b.lang), function()
         if not guest then pending("the default guest is not built: run make guest") return end
+        local no_jail = b.needs == "jail" and require("vmlua.share").jail_unavailable()
+        if no_jail then pending(no_jail) return end
         local file = work .. "/block." .. b.lang
         local f = assert(io.open(file, "w"))
         f:write(b.code)

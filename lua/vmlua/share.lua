@@ -250,6 +250,19 @@ function M.archive(shares)
   return a:finish()
 end
 
+--- Why the jail cannot be built here, or nil.  Inside a chroot (a
+-- build root, a container's chroot) Linux refuses a user namespace, and
+-- / is no mount to make private or pivot from: the jail would leak its
+-- mounts to the host's namespace, so vmlua does not build it there.
+function M.jail_unavailable()
+  local root, init = stat.stat("/"), stat.stat("/proc/1/root")
+  if root and init and (root.st_dev ~= init.st_dev or root.st_ino ~= init.st_ino) then
+    return "vmlua runs inside a chroot, where the jail that confines hostfs cannot be built " ..
+      "(Linux refuses it the namespaces it needs): run vmlua outside the chroot, or add " ..
+      "',unsafe' (unconfined = true) to the share to go without it"
+  end
+end
+
 --- Does any of these shares ask to go without the jail?
 function M.unconfined(shares)
   for _, s in ipairs(shares) do

@@ -159,6 +159,8 @@ local function new_uml(opts)
       -- what it needs itself), unless a share asks to go without.
       local jail
       if #shares > 0 and not share_mod.unconfined(shares) then
+        local no = share_mod.jail_unavailable()
+        if no then return nil, no end
         jail = share_mod.jail(shares, binary, dir)
         local made, jerr = require("posix.sys.stat").mkdir(jail.root, 448)
         if not made then return nil, "cannot make " .. jail.root .. ": " .. jerr end
