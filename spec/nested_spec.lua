@@ -2,18 +2,21 @@
 -- with no vmx/svm: QEMU's -cpu max emulates AMD SVM, Debian's cloud kernel
 -- (L1) loads kvm_amd, and vmlua's kvm backend boots its guests (L2) on the
 -- /dev/kvm that gives.  One run of scripts/nested.lua does every step; each
--- `it` checks its step's TAP line.  A flake hunt of NESTED_FLAKE boots
--- (default 5; `make test-nested NESTED_FLAKE=50` for the long one) keeps
--- both L1 CPUs busy while the 1-vCPU kernel boots again and again: a
--- guest that cannot calibrate its clock hangs there.
+-- `it` checks its step's TAP line.  The flake hunt runs when NESTED_FLAKE
+-- gives its boots (`make test-nested NESTED_FLAKE=50`): it keeps both L1
+-- CPUs busy while the 1-vCPU kernel boots again and again, and counts
+-- the boots that fail or hang.  It is a hunt, measured apart, not a step
+-- of every make test: one boot in five failed once under TCG in a fresh
+-- root (docs/kvm-nested.md).
 local core = require "vmlua.core"
 local dirent = require "posix.dirent"
 local unistd = require "posix.unistd"
 local env = require "helpers.env"
 
-local FLAKE = tonumber(os.getenv("NESTED_FLAKE")) or 5
+local FLAKE = tonumber(os.getenv("NESTED_FLAKE"))
 local STEPS = { "selftest-1cpu-256M", "selftest-2cpu-256M", "selftest-1cpu-5G", "selftest-2cpu-5G",
-                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "flake" }
+                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk" }
+if FLAKE and FLAKE > 0 then STEPS[#STEPS + 1] = "flake" end
 
 -- Why the nested run cannot happen here, or nil.
 local function unable()
@@ -34,8 +37,8 @@ local function run()
   if result then return result end
   local build, bstatus = env.sh(env.vmlua .. " scripts/build-nested.lua 2>&1")
   assert(bstatus == 0, "build-nested.lua failed:\n" .. build)
-  local cmd = ("%s scripts/nested.lua --steps %s --flake %d 2>&1"):format(
-    env.vmlua, table.concat(STEPS, ","), FLAKE)
+  local cmd = ("%s scripts/nested.lua --steps %s%s 2>&1"):format(
+    env.vmlua, table.concat(STEPS, ","), FLAKE and FLAKE > 0 and (" --flake %d"):format(FLAKE) or "")
   local text, status = env.sh(cmd)
   if status == 3 then
     -- L1's kernel panicked under QEMU's SVM emulation (rare; it is not

@@ -255,8 +255,16 @@ end
 -- / is no mount to make private or pivot from: the jail would leak its
 -- mounts to the host's namespace, so vmlua does not build it there.
 function M.jail_unavailable()
-  local root, init = stat.stat("/"), stat.stat("/proc/1/root")
-  if root and init and (root.st_dev ~= init.st_dev or root.st_ino ~= init.st_ino) then
+  -- In a chroot no mount has / as its mount point (/proc/self/mountinfo
+  -- shows mount points as seen from our root).
+  local f = io.open("/proc/self/mountinfo", "r")
+  if not f then return nil end
+  local root_mounted = false
+  for line in f:lines() do
+    if line:match("^%S+ %S+ %S+ %S+ / ") then root_mounted = true break end
+  end
+  f:close()
+  if not root_mounted then
     return "vmlua runs inside a chroot, where the jail that confines hostfs cannot be built " ..
       "(Linux refuses it the namespaces it needs): run vmlua outside the chroot, or add " ..
       "',unsafe' (unconfined = true) to the share to go without it"
