@@ -132,39 +132,20 @@ static int map_ids(uid_t uid, gid_t gid, char *why, size_t whylen)
 	return 0;
 }
 
-/* Is our root directory the root of a mount?  Not inside a chroot(2)
- * (a build root, a fresh-check), where / can be made neither private nor
- * pivoted. */
-static int root_is_mount(void)
-{
-	struct statx st;
-
-	if (statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &st) < 0 ||
-	    !(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
-		return 1;           /* cannot tell: take the usual way */
-	return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
-}
-
 int jail_enter(const struct jail *j, char *why, size_t whylen)
 {
 	char dst[JAIL_PATH_MAX];
 	uid_t uid = getuid();
 	gid_t gid = getgid();
-	int chrooted = !root_is_mount();
-	/* A user namespace for a vmlua that is not root, so that it may
-	 * mount; and inside a chroot, where / cannot be made private, so
-	 * that every mount is a slave of the host's and none of ours
-	 * propagates back (mount_namespaces(7), less privileged). */
-	int userns = uid != 0 || chrooted;
 	unsigned i;
 
-	if (unshare(CLONE_NEWNS | (userns ? CLONE_NEWUSER : 0)) < 0)
-		return fail(why, whylen, userns ? "unshare (user and mount namespaces)" :
+	if (unshare(CLONE_NEWNS | (uid != 0 ? CLONE_NEWUSER : 0)) < 0)
+		return fail(why, whylen, uid != 0 ? "unshare (user and mount namespaces)" :
 		            "unshare (mount namespace)", NULL);
-	if (userns && map_ids(uid, gid, why, whylen) < 0)
+	if (uid != 0 && map_ids(uid, gid, why, whylen) < 0)
 		return -1;
 	/* Nothing mounted here reaches the host's namespace. */
-	if (!chrooted && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(why, whylen, "make / private", NULL);
 	if (mount("vmlua-jail", j->root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
 		return fail(why, whylen, "mount tmpfs on", j->root);
@@ -194,16 +175,9 @@ int jail_enter(const struct jail *j, char *why, size_t whylen)
 		if (syscall(SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr, sizeof(attr)) < 0)
 			return fail(why, whylen, "mount_setattr", dst);
 	}
-	/* Into it; the host's root goes (detached, so lazily).  Inside a
-	 * chroot there is no root mount to pivot: chroot into the jail
-	 * (linux.uml's paths, hostfs's among them, resolve inside it). */
+	/* Into it; the host's root goes (detached, so lazily). */
 	if (chdir(j->root) < 0)
 		return fail(why, whylen, "chdir", j->root);
-	if (chrooted) {
-		if (chroot(".") < 0)
-			return fail(why, whylen, "chroot", j->root);
-		return chdir("/") < 0 ? fail(why, whylen, "chdir", "/") : 0;
-	}
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return fail(why, whylen, "pivot_root", j->root);
 	if (umount2(".", MNT_DETACH) < 0)
