@@ -41,6 +41,7 @@ SHELL = /bin/bash
 # module are linked from these objects.
 CORE_OBJS = \
 	$(B)/core/errbuf.o \
+	$(B)/core/calendar.o \
 	$(B)/core/memory.o \
 	$(B)/core/lmemory.o \
 	$(B)/core/loader.o \
@@ -90,7 +91,7 @@ VMLUA  = $(B)/vmlua
 MODULE = $(B)/lua/vmlua/core.so
 SELFTEST = $(G)/guest/selftest.elf
 
-.PHONY: all test test-nested run run-selftest guest selftest kernel fuzz bench lint install uninstall clean deps deps-run help
+.PHONY: all test test-nested run run-selftest guest guest-debian selftest kernel fuzz bench lint install uninstall clean deps deps-run help
 
 all: $(VMLUA) $(MODULE) $(SELFTEST)
 
@@ -101,12 +102,15 @@ help:
 	@echo "make guest      build the default guest (uml) into $(G)/guest, with vmlua's own"
 	@echo "                UML kernel (UML_KERNEL=debian: Debian's linux.uml; FORCE=1 rebuilds)"
 	@echo "make test       install what is missing (Debian), build, run every spec"
-	@echo "                (spec/valgrind_spec.lua boots the uml guest under valgrind)"
+	@echo "                (spec/valgrind_spec.lua boots the uml guest under valgrind), then the"
+	@echo "                uml specs again with the guest on Debian's linux.uml (make guest-debian)"
 	@echo "make test SANITIZE=1  every spec against an ASan+UBSan build in build-san/;"
 	@echo "                any sanitizer report fails the run (docs/hardening.md)"
 	@echo "make test-nested  the kvm backend nested in QEMU TCG (SVM emulated): L1 boots,"
 	@echo "                vmlua runs the selftest and Debian's kernel in it (docs/kvm-nested.md;"
 	@echo "                NESTED_STEPS=a,b picks steps, NESTED_FLAKE=50 adds the flake hunt)"
+	@echo "make guest-debian  the default guest on Debian's linux.uml, in $(DEBIAN_GUEST)"
+	@echo "                (vmlua finds it first with VMLUA_GUEST_DIR=$(DEBIAN_GUEST))"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
 	@echo "make bench      measure beside the peers; writes bench/results.json (BENCH_RUNS=10)"
 	@echo "make kernel     fetch Debian's cloud kernel into $(G)/guest-cache"
@@ -174,10 +178,17 @@ endif
 # TMPDIR) that was not there before: nothing is left behind by a run.
 # That directory is on /dev/shm where there is one: linux.uml keeps the
 # guest's memory in a file under TMPDIR, and warns when it is not tmpfs.
-test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(B)/fake-mconsole $(TEST_DEPS)
-	@$(SAN_START) t=$$(mktemp -d /dev/shm/vmlua-test.XXXXXX 2>/dev/null || mktemp -d $(abspath $(B))/test-tmp.XXXXXX); \
+test: deps all kernel guest guest-debian $(B)/vu-peer $(B)/fake-uml $(B)/fake-mconsole $(TEST_DEPS)
+	@$(call run_specs,$(BUSTED_ARGS),,$(B)/test.tap)
+	@echo "the uml specs again, the default guest on Debian's linux.uml ($(DEBIAN_GUEST)):"
+	@$(call run_specs,--tags uml --exclude-tags slow $(DEBIAN_SPECS),VMLUA_GUEST_DIR=$(abspath $(DEBIAN_GUEST)),$(B)/test-debian.tap)
+
+# One busted run ($(1): its arguments, $(2): more environment, $(3): the
+# TAP file), as described above.
+define run_specs
+$(SAN_START) t=$$(mktemp -d /dev/shm/vmlua-test.XXXXXX 2>/dev/null || mktemp -d $(abspath $(B))/test-tmp.XXXXXX); \
 	ls /tmp | grep '^lua_' | sort >$$t.before; \
-	set -o pipefail; TMPDIR=$$t $(TEST_ENV) $(BUSTED) -o TAP $(BUSTED_ARGS) | tee $(B)/test.tap | \
+	set -o pipefail; TMPDIR=$$t $(TEST_ENV) $(2) $(BUSTED) -o TAP $(1) | tee $(3) | \
 	awk '/^ok .*# SKIP/ { s++; print; next } /^ok / { p++ } /^not ok / { f++ } { print } \
 	     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'; \
 	rc=$$?; $(SAN_CHECK) \
@@ -185,6 +196,17 @@ test: deps all kernel guest $(B)/vu-peer $(B)/fake-uml $(B)/fake-mconsole $(TEST
 	if [ -n "$$left" ]; then echo "make test left these behind in $$t and /tmp:"; \
 	  echo "$$left" | sed 's/^/    /'; rc=1; fi; \
 	rm -rf $$t $$t.before; exit $$rc
+endef
+
+# The default guest on Debian's linux.uml, the fallback where vmlua's own
+# kernel cannot be built (docs/uml.md): make test runs the uml specs
+# (tagged #uml, less the #slow ones, which test vmlua rather than the
+# kernel) of DEBIAN_SPECS once more against it, through VMLUA_GUEST_DIR,
+# so that the fallback keeps working.
+DEBIAN_GUEST = $(G)/guest-debian
+DEBIAN_SPECS = spec/uml_spec.lua spec/scenario_spec.lua spec/boot_spec.lua
+guest-debian: $(VMLUA) deps-run
+	$(VMLUA) scripts/build-guest.lua --cache $(G)/guest-cache --out $(DEBIAN_GUEST) --kernel debian
 
 # The kvm backend nested in QEMU TCG, where the host has no vmx/svm
 # (docs/kvm-nested.md): L1's initramfs packed, L1 booted, its steps'
@@ -210,6 +232,7 @@ FLAKE_RUNS ?= 100
 bench: all guest kernel $(B)/vu-peer
 	@sh scripts/deps.sh test qemu-system-x86 hyperfine
 	bash bench/boot.sh $(BENCH_RUNS)
+	$(VMLUA) bench/uml_time.lua 20
 	$(VMLUA) bench/console.lua 30
 	$(VMLUA) bench/notify_hook.lua
 	$(VMLUA) bench/rng.lua

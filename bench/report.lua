@@ -5,7 +5,7 @@
 --   build/vmlua bench/report.lua
 local bench = require "bench.lib"
 
-local ORDER = { "boot", "rss", "kernel", "console", "notify_hook", "rng", "vhost_latency", "kvm_virtio",
+local ORDER = { "boot", "rss", "kernel", "uml_time", "console", "notify_hook", "rng", "vhost_latency", "kvm_virtio",
   "blk", "hostfs", "flake", "nested" }
 local JSON, DOC = "bench/results.json", "docs/performance.md"
 

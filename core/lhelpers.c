@@ -244,22 +244,30 @@ int vmlua_pcall_hook(lua_State *L, int nargs, int nresults, const char *what)
 	return rc;
 }
 
-struct loop *vmlua_loop(lua_State *L)
+void *vmlua_state_object(lua_State *L, const char *name, size_t size, int *made)
 {
-	struct loop *l;
+	void *p;
 
-	if (lua_getfield(L, LUA_REGISTRYINDEX, "vmlua.loop") == LUA_TUSERDATA) {
-		l = lua_touserdata(L, -1);
+	*made = 0;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, name) == LUA_TUSERDATA) {
+		p = lua_touserdata(L, -1);
 		lua_pop(L, 1);
-		return l;
+		return p;
 	}
 	lua_pop(L, 1);
 	/* Kept by the registry for the state's life: its memory goes only
 	 * after every __gc has run, so a machine's can still leave it. */
-	l = lua_newuserdatauv(L, sizeof(*l), 0);
-	memset(l, 0, sizeof(*l));
-	lua_setfield(L, LUA_REGISTRYINDEX, "vmlua.loop");
-	return l;
+	p = lua_newuserdatauv(L, size, 0);
+	memset(p, 0, size);
+	lua_setfield(L, LUA_REGISTRYINDEX, name);
+	*made = 1;
+	return p;
+}
+
+struct loop *vmlua_loop(lua_State *L)
+{
+	int made;
+	return vmlua_state_object(L, "vmlua.loop", sizeof(struct loop), &made);
 }
 
 /*

@@ -21,6 +21,10 @@ void vmlua_interrupt_clear(void);
 /* How many stop signals (vmlua_interrupt calls) the process has had. */
 unsigned long vmlua_interrupts(void);
 
+/* An object of the Lua state's own, made zeroed (*made = 1) the first
+ * time `name` is asked for and kept by the registry for the state's
+ * life. */
+void *vmlua_state_object(lua_State *L, const char *name, size_t size, int *made);
 /* The loop of this Lua state's machines (loop.h), made on first use. */
 struct loop;
 struct loop *vmlua_loop(lua_State *L);

@@ -62,10 +62,30 @@ int loop_serve(struct loop *l, struct loop_round *r, struct pollfd *pfd)
 			/* A hook may close (and free) any machine: stop at once. */
 			if (l->generation != r->generation)
 				return 1;
-			any = 1;
+			any |= !r->src[i]->passive;
 			r->src[i]->serve(r->src[i]->o, pfd, r->count[i]);
 		}
 		pfd += r->count[i];
 	}
 	return any;
 }
+
+int loop_timeout(struct loop *l, int ms)
+{
+	struct loop_source *s;
+
+	for (s = l->head; s; s = s->next)
+		if (s->poll_ms)
+			ms = s->poll_ms(s->o, ms);
+	return ms;
+}
+
+void loop_quiet(struct loop *l)
+{
+	struct loop_source *s;
+
+	for (s = l->head; s; s = s->next)
+		if (s->quiet)
+			s->quiet(s->o);
+}
+

@@ -22,6 +22,15 @@ struct loop_source {
 	void *o;
 	struct loop_source *next;
 	int attached;
+	/* Optional, for the calendar (calendar.h).  A passive source's
+	 * serving is not device work: it neither ends a poll's wait nor
+	 * wakes a guest. */
+	int passive;
+	/* The longest a poll may block, given ms: 0 while it waits for a
+	 * quiet round, one in which nothing at all was ready. */
+	int (*poll_ms)(void *o, int ms);
+	/* Such a round happened. */
+	void (*quiet)(void *o);
 };
 
 struct loop {
@@ -49,8 +58,13 @@ int loop_fds(struct loop *l, const struct loop_source *self, struct pollfd *pfd,
  * Serve the sources of r whose fds (from pfd on, as loop_fds laid them
  * out) have revents.  A source removed meanwhile (its machine closed by
  * a hook) ends the round: what the rest have waits for the next poll.
- * Returns 1 if any of those fds had revents.
+ * Returns 1 if any of those fds had revents (a passive source's aside).
  */
 int loop_serve(struct loop *l, struct loop_round *r, struct pollfd *pfd);
+/* A poll's timeout in ms, as short as a source needs it (0 when one
+ * waits for a quiet round). */
+int loop_timeout(struct loop *l, int ms);
+/* A poll found nothing ready: tell the sources that wait for that. */
+void loop_quiet(struct loop *l);
 
 #endif

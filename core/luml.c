@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "calendar.h"
 #include "clock.h"
 #include "errbuf.h"
 #include "mconsole.h"
@@ -56,7 +57,27 @@ struct luml {
 	 * the next :poll() returns first. */
 	size_t npend;
 	char pend[16384];
+	/* On virtual time: its place on the state's calendar. */
+	int on_calendar;
+	struct cal_guest tt;
 };
+
+/* The name of a virtual-time guest's calendar socket in its run
+ * directory; vm.lua gives linux.uml time-travel=ext:LUML_TIME_SOCKET. */
+#define LUML_TIME_SOCKET "time"
+
+/* The calendar of the state's virtual-time guests (calendar.h), made
+ * with the first; kept by the registry for the state's life, as the
+ * loop it is a source of. */
+static struct calendar *state_calendar(lua_State *L)
+{
+	int made;
+	struct calendar *c = vmlua_state_object(L, "vmlua.calendar", sizeof(*c), &made);
+
+	if (made)
+		calendar_init(c, vmlua_loop(L));
+	return c;
+}
 
 static struct luml *checkuml(lua_State *L, int idx)
 {
@@ -146,6 +167,7 @@ static int l_uml_vm(lua_State *L)
 	char err[256];
 	struct luml *u;
 	lua_Integer n, i;
+	int virtual_time;
 
 	vmlua_checknargs(L, 1);
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -178,6 +200,11 @@ static int l_uml_vm(lua_State *L)
 		jailp = &jail;
 	}
 	lua_pop(L, 1);     /* the options table keeps it alive */
+	lua_getfield(L, 1, "virtual_time");
+	virtual_time = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (virtual_time && !rundir)
+		return luaL_argerror(L, 1, "field 'virtual_time' needs a 'rundir' for its socket");
 	u = lua_newuserdatauv(L, sizeof(*u), 1);
 	memset(u, 0, sizeof(*u));
 	u->input_fd = -1;
@@ -203,9 +230,27 @@ static int l_uml_vm(lua_State *L)
 		lua_setiuservalue(L, -3, 1);
 	}
 	lua_pop(L, 1);
+	if (virtual_time) {
+		char path[256];
+		if (snprintf(path, sizeof(path), "%s/" LUML_TIME_SOCKET, rundir) >= (int)sizeof(path))
+			return vmlua_fail(L, "run directory path too long for its time socket");
+		if (calendar_listen(state_calendar(L), &u->tt, path, err, sizeof(err)) < 0)
+			return vmlua_fail(L, err);
+		u->on_calendar = 1;
+		/* Its devices' interrupts hold the clock until it has
+		 * taken them. */
+		for (unsigned k = 0; k < u->nsrv; k++) {
+			u->srv[k]->on_call = calendar_owe;
+			u->srv[k]->on_call_o = &u->tt;
+		}
+	}
 	u->vm = uml_vm_spawn(binary, args, rundir, jailp, err, sizeof(err));
-	if (!u->vm)
+	if (!u->vm) {
+		if (u->on_calendar)
+			calendar_leave(&u->tt);
+		u->on_calendar = 0;
 		return vmlua_fail(L, err);
+	}
 	u->loop = vmlua_loop(L);
 	u->src = (struct loop_source){ .fds = src_fds, .serve = src_serve, .o = u };
 	loop_add(u->loop, &u->src);
@@ -347,10 +392,13 @@ static int u_poll(lua_State *L)
 		/* The other machines' devices, served while we wait here. */
 		first_other = nfd;
 		nfd += loop_fds(u->loop, &u->src, pfd + nfd, LUML_OTHER_FDS, &others);
-		/* Without a pidfd we look for the exit in small steps. */
-		rc = poll(pfd, (nfds_t)nfd, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10));
+		/* Without a pidfd we look for the exit in small steps; a
+		 * calendar waiting for a quiet round does not wait at all. */
+		rc = poll(pfd, (nfds_t)nfd, loop_timeout(u->loop, exit_fd >= 0 ? ms : (ms < 10 ? ms : 10)));
 		if (rc < 0 && errno != EINTR)
 			return luaL_error(L, "poll: %s", strerror(errno));
+		if (rc == 0)
+			loop_quiet(u->loop);
 		/* The devices first: UML waits for their answers.  Their
 		 * hooks may have run Lua (a console's output, a device's
 		 * notify): after this round the caller looks again, so that
@@ -488,8 +536,9 @@ static int mcon_request(struct luml *u, const char *cmd, size_t len, double time
 	int sent = 0, rc, ended = 0;
 
 	for (;;) {
-		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS];
-		int nfd = 0, ms, first_srv, srv_n[LUML_MAX_SERVERS], j;
+		struct pollfd pfd[4 + LUML_MAX_SERVERS * VU_MAX_POLLFDS + LUML_OTHER_FDS];
+		struct loop_round others;
+		int nfd = 0, ms, first_srv, first_other, srv_n[LUML_MAX_SERVERS], j;
 		int out_fd = uml_vm_output_fd(u->vm), exit_fd = uml_vm_exit_fd(u->vm);
 		unsigned k;
 
@@ -534,12 +583,21 @@ static int mcon_request(struct luml *u, const char *cmd, size_t len, double time
 			srv_n[k] = vu_pollfds(u->srv[k], pfd + nfd);
 			nfd += srv_n[k];
 		}
-		rc = poll(pfd, (nfds_t)nfd, ms);
+		/* The other machines' devices and the calendar, meanwhile. */
+		first_other = nfd;
+		nfd += loop_fds(u->loop, &u->src, pfd + nfd, LUML_OTHER_FDS, &others);
+		rc = poll(pfd, (nfds_t)nfd, loop_timeout(u->loop, ms));
 		if (rc < 0 && errno != EINTR)
 			return errbuf_set(err, errlen, "poll: %s", strerror(errno)), -1;
+		if (rc == 0)
+			loop_quiet(u->loop);
 		if (rc <= 0)
 			continue;
 		if (!serve(u, pfd + first_srv, srv_n))
+			return errbuf_set(err, errlen, "the machine was closed meanwhile"), -1;
+		u->busy++;
+		loop_serve(u->loop, &others, pfd + first_other);
+		if (!leave(u))
 			return errbuf_set(err, errlen, "the machine was closed meanwhile"), -1;
 		for (j = 0; j < first_srv; j++) {
 			if (!pfd[j].revents)
@@ -683,6 +741,12 @@ static void destroy(struct luml *u)
 {
 	if (u->loop)
 		loop_remove(u->loop, &u->src);
+	if (u->on_calendar) {
+		calendar_leave(&u->tt);
+		for (unsigned k = 0; k < u->nsrv; k++)
+			u->srv[k]->on_call = NULL;
+	}
+	u->on_calendar = 0;
 	if (u->vm) {
 		uml_vm_destroy(u->vm);
 		u->vm = NULL;

@@ -282,7 +282,9 @@ static int m_poll(lua_State *L)
 		/* The other machines' devices (uml ones), served meanwhile. */
 		first_other = nfd;
 		nfd += loop_fds(loop, NULL, pfd + nfd, LVM_OTHER_FDS, &others);
-		rc = poll(pfd, (nfds_t)nfd, ms);
+		rc = poll(pfd, (nfds_t)nfd, loop_timeout(loop, ms));
+		if (rc == 0)
+			loop_quiet(loop);
 		served = 0;
 		if (rc > 0) {
 			int j;

@@ -158,7 +158,8 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 /* The device raised an interrupt: tell the frontend through the ring's
  * call fd (UML's is a pipe: 8 bytes, as if it were an eventfd), or
  * in-band when the frontend asked for that. */
-static void send_backend(struct vu_server *s, uint32_t req, uint32_t a, uint32_t b)
+/* 1 when the message went out whole. */
+static int send_backend(struct vu_server *s, uint32_t req, uint32_t a, uint32_t b)
 {
 	uint8_t m[VU_HEADER_SIZE + 8];
 	put32(m, req);
@@ -167,8 +168,11 @@ static void send_backend(struct vu_server *s, uint32_t req, uint32_t a, uint32_t
 	put32(m + 12, a);
 	put32(m + 16, b);
 	/* UML's channel is a pipe, not a socket: write(), not send(). */
-	if (write_nosigpipe(s->backend_fd, m, sizeof(m)) != (ssize_t)sizeof(m) && errno != EAGAIN)
+	if (write_nosigpipe(s->backend_fd, m, sizeof(m)) == (ssize_t)sizeof(m))
+		return 1;
+	if (errno != EAGAIN)
 		close_fd(&s->backend_fd);
+	return 0;
 }
 
 static void on_interrupt(struct vdev *d, int q)
@@ -189,7 +193,10 @@ static void on_interrupt(struct vdev *d, int q)
 			close_fd(&s->ring[q].call_fd);
 	} else if (s->backend_fd >= 0 &&
 	           (s->protocol & (1ULL << VU_PROTOCOL_F_INBAND_NOTIFICATIONS))) {
-		send_backend(s, VU_BACKEND_VRING_CALL, (uint32_t)q, 0);
+		/* Each in-band call that went out is one its frontend's
+		 * kernel answers on the calendar (calendar.h). */
+		if (send_backend(s, VU_BACKEND_VRING_CALL, (uint32_t)q, 0) && s->on_call)
+			s->on_call(s->on_call_o);
 	}
 }
 

@@ -75,6 +75,10 @@ struct vu_server {
 	/* Told of each dropped connection, with its reason. */
 	void (*on_drop)(struct vu_server *s, const char *why);
 	void *opaque;
+	/* Told of each in-band interrupt sent to the frontend (the
+	 * calendar of a virtual-time guest counts them: calendar.h). */
+	void (*on_call)(void *o);
+	void *on_call_o;
 };
 
 /*

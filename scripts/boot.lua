@@ -88,6 +88,8 @@ local quiet = parser:flag("--quiet", "do not show the console (with --run the co
   "still shown)")
 parser:flag("--stats", "print wall time, VM exits by reason and vmlua's own peak RSS on " ..
   "stderr at the end")
+parser:flag("--virtual-time", "uml: run the guest on virtual time (UML's time-travel): its " ..
+  "sleeps take no wall time (see docs/uml.md); picks uml under --backend auto")
 parser:option("--user", "once the guest is up, become the user NAME (root only), as " ..
   "lguest's launcher did"):argname("NAME")
 parser:option("--chroot", "with --user: once the guest is up, chroot into DIR first"):argname("DIR")
@@ -138,6 +140,10 @@ local backend = o.backend or "auto"
 if backend ~= "auto" and backend ~= "kvm" and backend ~= "uml" then
   die("options", "--backend must be auto, kvm or uml, got '%s'", backend)
 end
+if o.virtual_time and backend == "kvm" then
+  die("options", "--virtual-time needs the uml backend")
+end
+if backend == "auto" and o.virtual_time then backend = "uml" end
 if backend == "auto" then
   local why
   backend, why = vmlua.auto_backend()
@@ -379,6 +385,7 @@ local vm, err = vmlua.vm{
   log = o.log,
   input = not o.quiet and not o.run,
   sandbox = not o.no_seccomp,
+  time = o.virtual_time and "virtual" or nil,
 }
 if not vm then die("options", "%s", err) end
 

@@ -81,6 +81,24 @@ describe("vmlua.paths", function()
       local out = run("print(require('vmlua').guest('uml').dir)")
       assert.equal(dir .. "/share/vmlua/guest\n", out)
     end)
+
+    it("takes $VMLUA_GUEST_DIR before any other, and says so when it is not whole", function()
+      local g = vmlua.guest("uml")
+      if not g then pending("the default guest is not built: run make guest") return end
+      for _, d in ipairs{ dir .. "/share/vmlua/guest/uml", dir .. "/chosen/uml" } do
+        assert(os.execute("mkdir -p " .. q(d) .. " && ln -s " .. q(g.kernel) .. " " .. q(g.initrd) .. " " .. q(d)))
+      end
+      local out = run("print(require('vmlua').guest('uml').dir)", "VMLUA_GUEST_DIR=chosen")
+      assert.equal(dir .. "/chosen\n", out)
+      -- one that lacks a part is passed over, and named where it looked
+      os.remove(dir .. "/chosen/uml/linux.uml")
+      out = run("print(require('vmlua').guest('uml').dir)", "VMLUA_GUEST_DIR=chosen")
+      assert.equal(dir .. "/share/vmlua/guest\n", out)
+      os.execute("rm -rf " .. q(dir .. "/share"))
+      out = run("print(require('vmlua').guest('uml'))", "VMLUA_GUEST_DIR=chosen")
+      assert.matches("looked for uml/linux.uml and uml/initramfs.cpio in " .. dir:gsub("%p", "%%%0") ..
+        "/chosen, ", out)
+    end)
   end)
 
   describe("shipped()", function()

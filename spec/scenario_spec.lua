@@ -85,6 +85,7 @@ describe("vmlua test", function()
       { "machines = 'ab'", "option 'machines' must be a list of machine names, got 'ab'" },
       { "cpus = 1.5", "option 'cpus' must be a positive integer, got 1%.5" },
       { "backend = 'xen'", "option 'backend' must be 'auto', 'kvm' or 'uml', got 'xen'" },
+      { "time = 'fast'", "option 'time' must be 'real' or 'virtual', got 'fast'" },
       { "machines = { 'a', [0] = 'b' }", "option 'machines' must be a list of machine names, got table" },
     } do
       write(dir .. "/bad.lua", "scenario 'x' { " .. c[1] .. ", function() end }\n")
@@ -226,6 +227,26 @@ scenario "waits for ever" { timeout = 15, ready = false, function(vm) vm:wait() 
     assert.equal(1, status, out)
     assert.matches("\nnot ok 1 %- waits for ever\n# scenario timeout: 15 s\n", out)
     w.check()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("runs a scenario on virtual time: a guest's 60 s sleep inside a 30 s scenario timeout", function()
+    local vmlua = require "vmlua"
+    local vm, why = vmlua.vm{ backend = "uml", time = "virtual", kernel = vmlua.guest("uml").kernel }
+    if not vm then pending(why) return end
+    vm:close()
+    local dir = env.tmpdir()
+    write(dir .. "/sleepy.lua", [[
+scenario "a minute asleep" { time = "virtual", timeout = 30, function(vm)
+  local out, status = vm.console:run("sleep 60; echo woke", 25)
+  assert(status == 0 and out:find("woke", 1, true), out)
+  local t = assert(vm:time())
+  assert(t >= 60, "the guest's clock reads " .. t)
+end }
+]])
+    local out, status = env.sh(env.vmlua .. " test --backend kvm " .. dir .. " --logdir " .. dir .. "/logs 2>&1")
+    assert.equal(0, status, out)
+    assert.matches("\nok 1 %- a minute asleep\n", out)
     os.execute("rm -rf " .. dir)
   end)
 

@@ -121,7 +121,7 @@ describe("the uml backend #uml", function()
       assert.has_error(function() uml{ devices = { rng, rng } } end,
         "bad argument #1 to 'vm' (devices[2] is devices[1] again)")
       assert.has_error(function() uml{ cmdline = ("w "):rep(300) } end,
-        "bad argument #1 to 'vm' (option 'cmdline' has 300 words; the uml backend takes at most 252)")
+        "bad argument #1 to 'vm' (option 'cmdline' has 300 words; the uml backend takes at most 251)")
       -- A device that another running machine serves: start() raises
       -- at the script's line, and the machine is stopped, as before.
       local a, b = assert(uml{ devices = { rng } }), assert(uml{ devices = { rng } })
@@ -725,6 +725,272 @@ describe("the mconsole of a UML guest #uml", function()
     assert.equal("stopped", vm.state)
     assert.equal("closed", vm.exit_detail)
     assert.is_false(os.execute("kill -0 " .. pid .. " 2>/dev/null") or false)
+  end)
+end)
+
+describe("virtual time in a UML guest #uml", function()
+  if not readable(KERNEL) or not readable(INITRD) then
+    pending("the default guest is not built: run make guest")
+    return
+  end
+  local DEBIAN = "build/guest-cache/uml/root/usr/bin/linux.uml"
+
+  local function shell(opts)
+    opts = opts or {}
+    local vm, why = vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M",
+      cmdline = "quiet", console = "none", time = opts.time or "virtual", devices = opts.devices }
+    if not vm then return nil, why end
+    vm:start()
+    vm.console:expect("guest ready", 60)
+    return vm
+  end
+
+  it("checks the option and says which kernels and backends have it", function()
+    assert.has_error(function() vmlua.vm{ backend = "uml", kernel = KERNEL, time = "fast" } end,
+      "bad argument #1 to 'vm' (option 'time' must be 'real' or 'virtual', got 'fast')")
+    assert.has_error(function() vmlua.vm{ backend = "uml", kernel = KERNEL, time = 1 } end,
+      "bad argument #1 to 'vm' (option 'time' must be 'real' or 'virtual', got number)")
+    assert.has_error(function() vmlua.vm{ backend = "kvm", kernel = KERNEL, time = "virtual" } end,
+      "bad argument #1 to 'vm' (option 'time' is 'virtual', which only the uml backend has)")
+    local auto = vmlua.vm{ kernel = KERNEL, initrd = INITRD, time = "virtual", console = "none" }
+    if auto then
+      assert.equal("uml", auto.backend)
+      auto:close()
+    end
+    if readable(DEBIAN) then
+      local vm, why = vmlua.vm{ backend = "uml", kernel = DEBIAN, time = "virtual" }
+      assert.is_nil(vm)
+      assert.equal(require("vmlua.paths").absolute(DEBIAN) .. " has no virtual time (it was built without " ..
+        "CONFIG_UML_TIME_TRAVEL_SUPPORT, as Debian's linux.uml is); vmlua's own kernel, which make guest " ..
+        "builds, has it", why)
+    end
+    local out, status = env.sh(env.vmlua .. " boot --virtual-time --backend kvm --run true 2>&1")
+    assert.equal(125, status, out)
+    assert.matches("%-%-virtual%-time needs the uml backend", out)
+  end)
+
+  it("sleeps a guest's minute within a 30 s wait, and vm:time() reads the guest's clock", function()
+    local vm, why = shell()
+    if not vm then pending(why) return end
+    local before = assert(vm:time())
+    local out, status = vm.console:run("sleep 60; echo woke", 30)
+    assert.equal(0, status, out)
+    assert.matches("woke", out)
+    local after = assert(vm:time())
+    assert.is_true(after - before >= 60, ("the guest's clock went from %g to %g"):format(before, after))
+    vm:pause()
+    assert.has_error(function() vm:time() end,
+      "vm:time(): the machine is paused, and its kernel, which keeps its clock, with it; resume it first")
+    vm:resume()
+    vm:close()
+    assert.has_error(function() vm:time() end, "vm:time(): the machine is stopped (exited: stopped)")
+  end)
+
+  it("reads the guest's clock on real time too: a second's sleep is a second", function()
+    local vm = assert(shell{ time = "real" })
+    local before = assert(vm:time())
+    vm.console:run("sleep 1", 30)
+    local after = assert(vm:time())
+    assert.is_true(after - before >= 1 and after - before < 30, ("%g to %g"):format(before, after))
+    vm:close()
+  end)
+
+  it("keeps disk writes and reads right: the guest's checksum is the image's", function()
+    local img = env.tmpname()
+    assert(os.execute("truncate -s 16M " .. img))
+    local vm, why = shell{ devices = { virtio.blk{ path = img } } }
+    if not vm then os.remove(img) pending(why) return end
+    local out, status = vm.console:run("sleep 5; dd if=/dev/urandom of=/tmp/a bs=1M count=8 2>/dev/null && " ..
+      "dd if=/tmp/a of=/dev/vda bs=1M conv=fsync 2>/dev/null && echo 3 > /proc/sys/vm/drop_caches && " ..
+      "dd if=/dev/vda bs=1M count=8 2>/dev/null | md5sum", 60)
+    assert.equal(0, status, out)
+    local guest_sum = out:match("(%x+)%s+%-")
+    vm:close()
+    local host_sum = env.sh("head -c 8M " .. img .. " | md5sum"):match("^%x+")
+    os.remove(img)
+    assert.is_truthy(guest_sum, out)
+    assert.equal(host_sum, guest_sum)
+  end)
+
+  it("lets two guests on a switch ping each other, within a second of their shared clock", function()
+    local sw = vmlua.switch()
+    local a, why = shell{ devices = { virtio.net{ switch = sw, mac = "52:54:00:00:00:0a" } } }
+    if not a then pending(why) return end
+    local b = assert(shell{ devices = { virtio.net{ switch = sw, mac = "52:54:00:00:00:0b" } } })
+    assert.equal(0, select(2, a.console:run("ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0", 30)))
+    assert.equal(0, select(2, b.console:run("ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0", 30)))
+    local out, status = a.console:run("ping -c 3 -W 1 10.0.0.2", 60)
+    a:close()
+    b:close()
+    assert.equal(0, status, out)
+    assert.matches("3 packets received", out)
+    -- The answers come at the virtual time they were sent: no tick
+    -- (10 ms) passes between a request and its reply.
+    local max = tonumber(out:match("round%-trip min/avg/max = [%d.]+/[%d.]+/([%d.]+) ms"))
+    assert.is_true(max ~= nil and max < 10, out)
+  end)
+end)
+
+describe("vmlua's calendar: UML's time-travel protocol", function()
+  local socket = require "posix.sys.socket"
+  local unistd = require "posix.unistd"
+  local OP = { ACK = 0, START = 1, REQUEST = 2, WAIT = 3, GET = 4, UPDATE = 5, RUN = 6, GET_TOD = 8 }
+  local NEVER = math.maxinteger        -- UML's S64_MAX: no timer at all
+
+  -- A machine whose "linux.uml" only sleeps: the spec itself plays the
+  -- guest on its calendar socket.
+  local SLEEPER = env.tmpname()
+  do
+    local f = assert(io.open(SLEEPER, "w"))
+    f:write("#!/bin/sh\nexec sleep 60\n")
+    f:close()
+    assert(os.execute("chmod 755 " .. SLEEPER))
+  end
+  teardown(function() os.remove(SLEEPER) end)
+  local function machine()
+    local dir = assert(core.uml_rundir())
+    local m = assert(core.uml_vm{ binary = SLEEPER, args = {}, rundir = dir, virtual_time = true })
+    return m, dir
+  end
+
+  local fake = {}
+  fake.__index = fake
+  local function connect(dir)
+    local fd = assert(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0))
+    assert(socket.connect(fd, { family = socket.AF_UNIX, path = dir .. "/time" }))
+    return setmetatable({ fd = fd, seq = 0 }, fake)
+  end
+  function fake:send(op, t)
+    self.seq = self.seq + 1
+    assert(socket.send(self.fd, string.pack("<I4I4i8", op, self.seq, t or 0)) == 16)
+    return self.seq
+  end
+  -- The next message, as the machine's loop serves the calendar; nil
+  -- when none came within secs (or the connection was closed: "closed").
+  function fake:recv(m, secs)
+    local buf, deadline = "", os.time() + (secs or 5)
+    while #buf < 16 do
+      m:poll(0.02)
+      local got, err, errno = socket.recv(self.fd, 16 - #buf)
+      if got == "" then return "closed" end
+      if got then buf = buf .. got
+      elseif errno ~= require("posix.errno").EAGAIN then error(err)
+      elseif os.time() >= deadline then return nil end
+    end
+    local op, seq, t = string.unpack("<I4I4i8", buf)
+    return op, seq, t
+  end
+  -- Send op and expect its ACK; returns the ACK's time.
+  function fake:ask(m, op, t)
+    local seq = self:send(op, t)
+    local rop, rseq, rt = self:recv(m)
+    assert.equal(OP.ACK, rop)
+    assert.equal(seq, rseq)
+    return rt
+  end
+  local function nonblocking(g)
+    local fcntl = require "posix.fcntl"
+    fcntl.fcntl(g.fd, fcntl.F_SETFL, fcntl.fcntl(g.fd, fcntl.F_GETFL) | fcntl.O_NONBLOCK)
+    return g
+  end
+  -- Wait (and ACK) the RUN that should come; returns its time.
+  function fake:wait_run(m)
+    self:ask(m, OP.WAIT)
+    local op, seq, t = self:recv(m)
+    assert.equal(OP.RUN, op)
+    assert(socket.send(self.fd, string.pack("<I4I4i8", OP.ACK, seq, 0)) == 16)
+    return t
+  end
+
+  it("answers START, GET and GET_TOD, and runs a waiting guest at the time it asked for", function()
+    local m, dir = machine()
+    local g = nonblocking(connect(dir))
+    g:ask(m, OP.START, 42)
+    -- the clock is the Lua state's: it starts at 0 and never goes back
+    local t0 = g:ask(m, OP.GET)
+    local tod = g:ask(m, OP.GET_TOD)
+    assert.is_true(math.abs(tod // 1000000000 - os.time()) < 5 + t0 // 1000000000, "time of day " .. tod)
+    g:ask(m, OP.REQUEST, t0 + 5000000000)
+    assert.equal(t0 + 5000000000, g:wait_run(m))
+    assert.equal(t0 + 5000000000, g:ask(m, OP.GET))
+    -- a request into the past runs now
+    g:ask(m, OP.REQUEST, t0 + 1000000000)
+    assert.equal(t0 + 5000000000, g:wait_run(m))
+    -- UPDATE is acknowledged and moves nothing
+    g:ask(m, OP.UPDATE, t0 + 9000000000)
+    assert.equal(t0 + 5000000000, g:ask(m, OP.GET))
+    m:close()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("takes a message that comes in pieces", function()
+    local m, dir = machine()
+    local g = nonblocking(connect(dir))
+    local msg = string.pack("<I4I4i8", OP.GET, 7, 0)
+    assert(socket.send(g.fd, msg:sub(1, 5)) == 5)
+    m:poll(0.05)
+    assert(socket.send(g.fd, msg:sub(6)) == 11)
+    local op, seq = g:recv(m)
+    assert.equal(OP.ACK, op)
+    assert.equal(7, seq)
+    m:close()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("keeps one clock for two guests: the earliest request runs first, and a running guest holds it", function()
+    local m1, d1 = machine()
+    local m2, d2 = machine()
+    local a, b = nonblocking(connect(d1)), nonblocking(connect(d2))
+    a:ask(m1, OP.START)
+    b:ask(m2, OP.START)
+    local t0 = a:ask(m1, OP.GET)
+    a:ask(m1, OP.REQUEST, t0 + 7000000000)
+    a:ask(m1, OP.WAIT)
+    -- b runs and has asked for nothing yet: the clock stays
+    assert.is_nil(a:recv(m1, 1))
+    b:ask(m2, OP.REQUEST, t0 + 6000000000)
+    assert.equal(t0 + 6000000000, b:wait_run(m2))
+    assert.is_nil(a:recv(m1, 1), "a ran before its time")
+    b:ask(m2, OP.REQUEST, t0 + 10000000000)
+    b:ask(m2, OP.WAIT)
+    local op, _, t = a:recv(m1)
+    assert.equal(OP.RUN, op)
+    assert.equal(t0 + 7000000000, t)
+    assert.equal(t0 + 7000000000, b:ask(m2, OP.GET))
+    m1:close(); m2:close()
+    os.execute("rm -rf " .. d1 .. " " .. d2)
+  end)
+
+  it("does not run a guest that asked for no time at all", function()
+    local m, dir = machine()
+    local g = nonblocking(connect(dir))
+    g:ask(m, OP.START)
+    g:ask(m, OP.REQUEST, NEVER)
+    g:ask(m, OP.WAIT)
+    assert.is_nil(g:recv(m, 1))
+    m:close()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("ends the connection of a guest that sends what a calendar sends, or nonsense; the other guests go on", function()
+    for _, bad in ipairs{ OP.RUN, 7, 99, 0xffffffff } do
+      local m, dir = machine()
+      local m2, d2 = machine()
+      local g, other = nonblocking(connect(dir)), nonblocking(connect(d2))
+      g:ask(m, OP.START)
+      other:ask(m2, OP.START)
+      g:send(bad, 5)
+      assert.equal("closed", g:recv(m), "op " .. bad)
+      -- a second connection to its socket is refused: it is gone
+      local fd = assert(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0))
+      assert.is_nil(socket.connect(fd, { family = socket.AF_UNIX, path = dir .. "/time" }))
+      unistd.close(fd)
+      local t = other:ask(m2, OP.GET) + 3000000000
+      other:ask(m2, OP.REQUEST, t)
+      assert.equal(t, other:wait_run(m2))
+      m:close(); m2:close()
+      os.execute("rm -rf " .. dir .. " " .. d2)
+    end
   end)
 end)
 

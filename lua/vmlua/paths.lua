@@ -96,10 +96,16 @@ function M.cache_dir()
   return nil
 end
 
---- Every place a default guest may be, in the order they are tried.
+--- Every place a default guest may be, in the order they are tried:
+-- $VMLUA_GUEST_DIR when set (a guest of one's choice, e.g. one that
+-- `make guest GUEST_DIR=DIR UML_KERNEL=debian` built), then beside the
+-- build's executable, the installed share directory and the per-user
+-- cache.
 -- @treturn table list of guest directories
 function M.guest_dirs()
   local dirs = {}
+  local chosen = os.getenv("VMLUA_GUEST_DIR")
+  if chosen and chosen ~= "" then dirs[1] = absolute(chosen) end
   for _, d in ipairs(build_dirs()) do dirs[#dirs + 1] = d .. "/guest" end
   for _, d in ipairs(M.share_dirs()) do dirs[#dirs + 1] = d .. "/guest" end
   local cache = M.cache_dir()

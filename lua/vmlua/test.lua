@@ -49,6 +49,7 @@ local OPTIONS = {
   timeout = { "a positive number of seconds", function(v) return type(v) == "number" and v > 0 end },
   ready = { "a string, or false", function(v) return v == false or is_string(v) end },
   xfail = { "a string saying why", is_string },
+  time = { "'real' or 'virtual'", function(v) return v == "real" or v == "virtual" end },
   [1] = { "the body, a function", function(v) return type(v) == "function" end },
 }
 
@@ -213,7 +214,10 @@ function M.run_one(sc, backend, dir)
   local vms, byname, logs, devs = {}, {}, {}, {}
   -- Build a machine from the scenario's options (o overrides them).
   local function build(name, o)
-    local backend_name = o.backend or spec.backend or backend or "auto"
+    -- Virtual time is uml's: a scenario that asks for it has chosen uml,
+    -- whatever --backend says for the others.
+    local clock = o.time or spec.time
+    local backend_name = o.backend or spec.backend or (clock == "virtual" and "uml") or backend or "auto"
     if backend_name == "auto" then backend_name = assert(vmlua.auto_backend()) end
     local guest = vmlua.guest(backend_name) or {}
     local devices = o.devices
@@ -227,7 +231,7 @@ function M.run_one(sc, backend, dir)
       initrd = o.initrd or spec.initrd or guest.initrd,
       cmdline = o.cmdline or spec.cmdline or guest.cmdline or "quiet",
       memory = o.memory or spec.memory or "128M",
-      cpus = o.cpus or spec.cpus,
+      cpus = o.cpus or spec.cpus, time = clock,
       console = "none", log = log,
       devices = devices,
     }

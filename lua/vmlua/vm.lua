@@ -28,6 +28,7 @@ local options = {
   backend = "string", memory = "size", cpus = "number", kernel = "string",
   initrd = "string", cmdline = "string", console = "console",
   log = "string", input = "boolean", devices = "devices", sandbox = "boolean",
+  time = "time",
 }
 
 -- A mistake in vmlua.vm{...}'s options, raised at the script's line
@@ -66,6 +67,11 @@ local function check_options(opts)
         if seen[d] then argerror(("devices[%d] is devices[%d] again"):format(i, seen[d])) end
         seen[d] = i
       end
+    elseif want == "time" then
+      if v ~= "real" and v ~= "virtual" then
+        argerror("option 'time' must be 'real' or 'virtual', got " ..
+                 (type(v) == "string" and ("'" .. v .. "'") or type(v)))
+      end
     elseif want == "number" then
       if math.type(v) ~= "integer" or v < 1 then
         argerror("option '" .. k .. "' must be a positive integer")
@@ -79,6 +85,26 @@ local function check_options(opts)
     argerror("option 'backend' must be 'auto', 'kvm' or 'uml', got '" .. tostring(b) .. "'")
   end
   if not opts.kernel and b ~= "uml" then argerror("option 'kernel' is required") end
+  if opts.time == "virtual" and b == "kvm" then
+    argerror("option 'time' is 'virtual', which only the uml backend has")
+  end
+end
+
+-- Whether a linux.uml has virtual time (CONFIG_UML_TIME_TRAVEL_SUPPORT):
+-- such a kernel carries the help text of its "time-travel" option.
+-- Debian's linux.uml has not; vmlua's own has.  Remembered per path,
+-- size and change time.
+local time_travel_seen = {}
+local function has_time_travel(binary)
+  local st = require("posix.sys.stat").stat(binary)
+  local key = binary .. ":" .. (st and (st.st_size .. ":" .. st.st_mtime) or "")
+  if time_travel_seen[key] == nil then
+    local f = io.open(binary, "rb")
+    local body = f and f:read("a")
+    if f then f:close() end
+    time_travel_seen[key] = body ~= nil and body:find("time-travel=inf-cpu", 1, true) ~= nil
+  end
+  return time_travel_seen[key]
 end
 
 --- Build a machine: memory, ACPI tables, kernel, vCPUs.  It is not yet
@@ -88,7 +114,9 @@ end
 --   ("stdout", "none"/false or a function(data)), log (path), input
 --   (forward stdin), devices (vmlua.Device objects), sandbox (false: the
 --   vCPU threads run without their seccomp filter; a net device's
---   libslirp thread has a `sandbox` option of its own)
+--   libslirp thread has a `sandbox` option of its own), time ("real",
+--   or "virtual": uml's time-travel, where the guest's sleeps take no
+--   wall time; it picks uml under backend "auto")
 -- @treturn[1] vmlua.VM
 -- @treturn[2] nil
 -- @treturn[2] string a reason a person can act on
@@ -101,6 +129,19 @@ local function new_uml(opts)
   if (opts.cpus or 1) ~= 1 then return nil, "the uml backend runs one CPU" end
   local bytes = core.size(opts.memory or "256M")
   local args = { ("mem=%dM"):format(bytes // (1024 * 1024)), "con0=fd:3,fd:4", "con=null" }
+  -- Virtual time is UML's time-travel mode with vmlua as the calendar:
+  -- linux.uml asks the socket "time" in its run directory when it may
+  -- run, and every virtual-time guest of this Lua state shares that one
+  -- clock (core/calendar.h, docs/uml.md).
+  local virtual = opts.time == "virtual"
+  if virtual then
+    if not has_time_travel(binary) then
+      return nil, binary .. " has no virtual time (it was built without " ..
+                  "CONFIG_UML_TIME_TRAVEL_SUPPORT, as Debian's linux.uml is); " ..
+                  "vmlua's own kernel, which make guest builds, has it"
+    end
+    args[#args + 1] = "time-travel=ext:time"
+  end
   local initrd
   if opts.initrd then
     local f, err = io.open(opts.initrd, "rb")
@@ -114,11 +155,15 @@ local function new_uml(opts)
   if #shares > 0 and not initrd then
     return nil, "shares need an initramfs whose /init mounts them (the default guest's does): give 'initrd'"
   end
+  -- A delay loop of a known speed: calibrating it holds /init back by
+  -- 40 ms or more (docs/uml.md).
+  if not (" " .. (opts.cmdline or "")):find("%slpj=") then args[#args + 1] = "lpj=50000000" end
+  local own = #args
   for word in (opts.cmdline or ""):gmatch("%S+") do args[#args + 1] = word end
   -- linux.uml's own words and one per device must fit core.uml_vm's 256.
   if #args + #devices > 256 then
     argerror(("option 'cmdline' has %d words; the uml backend takes at most %d"):format(
-      #args - (initrd and 4 or 3), 256 - #devices - (initrd and 4 or 3)), 3)
+      #args - own, 256 - #devices - own), 3)
   end
   local vm = { backend = "uml", cpus = 1, binary = binary, memory_size = bytes,
                devices = devices, servers = {}, shares = shares }
@@ -166,7 +211,7 @@ local function new_uml(opts)
         if not made then return nil, "cannot make " .. jail.root .. ": " .. jerr end
       end
       return core.uml_vm{ binary = binary, args = argv, servers = vm.servers, rundir = dir,
-                          jail = jail }
+                          jail = jail, virtual_time = virtual }
     end)
     if not (ok and machine) then undo() end
     if not ok then error(machine, 0) end
@@ -215,6 +260,7 @@ local MIN_MEMORY = { uml = 48 << 20, kvm = 4 << 20 }
 function M.new(opts)
   check_options(opts)
   local backend = opts.backend or "auto"
+  if backend == "auto" and opts.time == "virtual" then backend = "uml" end
   if backend == "auto" then
     local b, why = require("vmlua").auto_backend()
     if not b then return nil, why end
@@ -350,7 +396,7 @@ function VM:start()
           (self.exit_reason and " (exited: " .. self.exit_reason .. ")" or ""), 2)
   end
   self:_set_state("starting")
-  self._started_at = os.time()
+  self._started_at, self._started_mono = os.time(), core.monotonic()
   local ok, err
   if self._spawn then
     local spawned, core_or_err, serr = pcall(self._spawn)
@@ -639,6 +685,33 @@ function VM:cad(timeout)
   local _, err = self._core:mconsole("cad", timeout)
   if err then return nil, err end
   return self
+end
+
+--- The guest's own clock: seconds since it booted, as its kernel counts
+-- them (/proc/uptime, read through the mconsole on uml).  Under
+-- virtual time (`time = "virtual"`) it runs ahead of the wall clock
+-- whenever the guest sleeps.  A kvm guest's clock is the host's: there
+-- it is the seconds since `vm:start()`.
+-- @tparam[opt] number timeout uml: seconds to wait for the answer (default 30)
+-- @treturn[1] number seconds
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function VM:time(timeout)
+  if self.backend ~= "uml" then
+    if self.state ~= "running" and self.state ~= "paused" then
+      error("vm:time(): the machine is " .. state_of(self), 2)
+    end
+    return core.monotonic() - self._started_mono
+  end
+  mconsole_ready(self, "time", timeout, 1)
+  if self.state == "paused" then
+    error("vm:time(): the machine is paused, and its kernel, which keeps its clock, with it; resume it first", 2)
+  end
+  local out, err = self._core:mconsole("proc uptime", timeout)
+  if not out then return nil, err end
+  local secs = tonumber(out:match("^%s*([%d.]+)%s"))
+  if not secs then return nil, "vm:time(): the guest's /proc/uptime reads '" .. out .. "'" end
+  return secs
 end
 
 --- Send bytes to the guest's console.
