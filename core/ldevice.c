@@ -206,6 +206,48 @@ struct vdev *vmlua_newdevice(lua_State *L, uint32_t id, unsigned nqueues,
 	return &v->d;
 }
 
+/*
+ * A C backend's own Lua function (the net device's frame hook) is kept
+ * in its Device's hooks table under `key`, a name no event has, and not
+ * in the registry.  The registry is a root: a function held there keeps
+ * alive everything it reaches, and a hook that reaches its machine
+ * reaches the machine's devices, this one among them, whose __gc is
+ * what would let the function go.  So an unstarted machine dropped by
+ * its script, its disks and its sockets, would stay for ever.  In the
+ * Device's user value the same cycle is the collector's to break.
+ */
+void vmlua_device_setfn(lua_State *L, int dev, const char *key, int fn)
+{
+	dev = lua_absindex(L, dev);
+	fn = lua_absindex(L, fn);
+	luaL_checkudata(L, dev, VMLUA_DEVICE);
+	lua_getiuservalue(L, dev, 1);
+	lua_pushvalue(L, fn);
+	lua_setfield(L, -2, key);
+	lua_pop(L, 1);
+}
+
+lua_State *vmlua_device_pushfn(struct vdev *d, const char *key, int extra)
+{
+	lua_State *L = toldev(d)->L;
+
+	if (!lua_checkstack(L, extra + 3))
+		return NULL;
+	if (!push_self(L, d)) {
+		lua_pop(L, 1);          /* the nil push_self left */
+		return NULL;
+	}
+	lua_getiuservalue(L, -1, 1);
+	lua_getfield(L, -1, key);
+	lua_replace(L, -3);             /* the function where the Device was */
+	lua_pop(L, 1);                  /* the hooks table */
+	if (!lua_isfunction(L, -1)) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	return L;
+}
+
 /* dev:on(event, fn or nil) */
 static int d_on(lua_State *L)
 {

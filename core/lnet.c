@@ -53,18 +53,18 @@ static int sw_tostring(lua_State *L)
 }
 
 /* The Lua frame hook: fn(frame, "tx"|"rx") -> nil/true (pass), false
- * (drop) or a string (the frame to pass instead). */
+ * (drop) or a string (the frame to pass instead).  The Device keeps it
+ * (vmlua_device_setfn), so a hook that reaches its machine does not keep
+ * the machine alive. */
 static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *len,
                      size_t cap, void *opaque)
 {
-	struct vmlua_fn *h = opaque;
-	lua_State *L = h->L;
+	lua_State *L = vmlua_device_pushfn(n->dev, "frame", 2);
 	int rc = 0;
 
-	(void)n;
-	if (!lua_checkstack(L, 4))
-		return -1;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
+	(void)opaque;
+	if (!L)
+		return -1;      /* no hook to ask: the frame is dropped */
 	lua_pushlstring(L, (const char *)frame, *len);
 	lua_pushstring(L, dir == NET_DIR_TX ? "tx" : "rx");
 	if (vmlua_pcall_hook(L, 2, 1, "frame") != LUA_OK)
@@ -85,13 +85,6 @@ static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *le
 	}
 	lua_pop(L, 1);
 	return rc;
-}
-
-static void free_hook(struct net *n)
-{
-	vmlua_fn_free(n->hook_opaque);
-	n->hook = NULL;
-	n->hook_opaque = NULL;
 }
 
 /* "52:54:00:12:34:56" -> 6 bytes; 0 if malformed. */
@@ -201,19 +194,14 @@ static void check_net_options(lua_State *L, struct net_opts *o)
 	lua_settop(L, 1);
 }
 
-/* The frame hook (option 'hook', a function) on n. */
+/* The frame hook (option 'hook', a function) on n, whose Device is on
+ * top of the stack and keeps the function. */
 static void set_hook(lua_State *L, struct net *n)
 {
-	struct vmlua_fn *h;
-
 	lua_getfield(L, 1, "hook");
-	h = vmlua_fn_new(L, -1);
+	vmlua_device_setfn(L, -2, "frame", -1);
 	lua_pop(L, 1);
-	if (!h)
-		luaL_error(L, "out of memory");
 	n->hook = call_hook;
-	n->hook_opaque = h;
-	n->on_free = free_hook;
 }
 
 static int l_net(lua_State *L)

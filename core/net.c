@@ -70,8 +70,6 @@ void net_free(struct net *n)
 {
 	if (!n)
 		return;
-	if (n->on_free)
-		n->on_free(n);
 	sw_detach(&n->port);
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);

@@ -34,7 +34,6 @@ struct net {
 	char tap_name[16];
 	net_hook_fn hook;
 	void *hook_opaque;
-	void (*on_free)(struct net *n);   /* the hook's owner lets go */
 	uint8_t *scratch;           /* NET_FRAME_MAX bytes: a frame from the guest or the tap */
 	uint8_t *rx_buf;            /* NET_FRAME_MAX bytes: a frame the rx hook works on */
 	struct { size_t len; uint8_t *data; } backlog[NET_BACKLOG];

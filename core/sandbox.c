@@ -58,6 +58,21 @@
 #include "errbuf.h"
 #include "sandbox.h"
 
+/* Built with AddressSanitizer (make test SANITIZE=1; clang says so with
+ * __has_feature, GCC with __SANITIZE_ADDRESS__)? */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_ASAN 1
+#endif
+#endif
+#ifdef SANDBOX_ASAN
+#include <stdint.h>
+#include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static const char *const kind_names[SANDBOX__COUNT] = {
 	[SANDBOX_VCPU] = "vcpu",
 	[SANDBOX_IO] = "io",
@@ -191,6 +206,28 @@ int sandbox_enter(enum sandbox_kind kind)
 }
 
 /*
+ * The sanitizers need what a drop takes away.  LeakSanitizer lists
+ * /proc/PID/task at exit, which a chroot hides: it then dies with "Can't
+ * open /proc/PID/task", and vmlua exits 1 whatever the guest said.  A
+ * report goes to a file under log_path, which the chroot hides too and
+ * nobody may not create: the runtime then spins at 100 % CPU and the
+ * process never ends.  So, in a sanitized build only, before the drop:
+ * the leak check runs now, while it can (and not again at exit); the
+ * memory maps are read for symbolizing later reports; and those reports
+ * go to stderr, the one place still open.
+ */
+static void sanitizers_before_drop(void)
+{
+#ifdef SANDBOX_ASAN
+	__sanitizer_sandbox_arguments args = { 0, -1, 0 };
+
+	__lsan_do_leak_check();
+	__sanitizer_sandbox_on_notify(&args);
+	__sanitizer_set_report_fd((void *)(intptr_t)STDERR_FILENO);
+#endif
+}
+
+/*
  * The launcher's last step in lguest: once everything that needs root
  * is open (/dev/kvm, the sockets, the log, linux.uml started), lock
  * ourselves in `dir` and become `user`.  The user is looked up before
@@ -228,6 +265,7 @@ int sandbox_drop(const char *user, const char *dir, int check_only,
 	}
 	if (check_only)
 		return 0;
+	sanitizers_before_drop();
 	if (dir && (chroot(dir) < 0 || chdir("/") < 0))
 		return errbuf_set(err, errlen, "chroot '%s': %s", dir, strerror(errno));
 	if (!user)

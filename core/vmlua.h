@@ -49,6 +49,12 @@ struct vdev *vmlua_newdevice(lua_State *L, uint32_t id, unsigned nqueues,
 /* A virtqueue size at idx: a power of 2 from min to 32768, else an
  * argument error on arg: "<what> must be a power of 2 from <min> to 32768". */
 uint16_t vmlua_queuesize(lua_State *L, int idx, int arg, const char *what, unsigned min);
+/* A C backend's Lua function, kept by the Device at dev under key (a name
+ * no event has), where a cycle through it can be collected (ldevice.c). */
+void vmlua_device_setfn(lua_State *L, int dev, const char *key, int fn);
+/* Push d's function `key` on its main thread, with room for `extra` more
+ * values, and return that thread; NULL, nothing pushed, when it has none. */
+lua_State *vmlua_device_pushfn(struct vdev *d, const char *key, int extra);
 /* Attach the Device at dev to the Memory at mem, which it keeps alive. */
 void vmlua_device_attach(lua_State *L, int dev, int mem);
 /* The vhost-user server at idx (lvhost.c). */

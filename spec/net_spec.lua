@@ -176,6 +176,21 @@ print("dropped", dev.hook_dropped)
     end)
   end)
 
+  it("is collected, with its fds, when its frame hook is all that reaches it", function()
+    local dirent = require "posix.dirent"
+    local alive = setmetatable({}, { __mode = "k" })
+    collectgarbage(); collectgarbage()
+    local before = #dirent.dir("/proc/self/fd")
+    for _ = 1, 10 do
+      local dev
+      dev = assert(virtio.net{ user = true, hook = function() return dev ~= nil end })
+      alive[dev] = true
+    end
+    collectgarbage(); collectgarbage()
+    assert.is_nil(next(alive), "a device its hook reaches was kept")
+    assert.equal(before, #dirent.dir("/proc/self/fd"))
+  end)
+
   describe("a hostile driver", function()
     it("has runt, oversized and headerless frames dropped and counted", function()
       local sw = vmlua.switch()

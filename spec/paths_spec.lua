@@ -24,12 +24,16 @@ describe("vmlua.paths", function()
         "bad argument #1 to 'guest' (backend 'uml' or 'kvm' expected, got nil)")
     end)
 
+    -- Beside the build that runs: build/, or under SANITIZE=1 build-san/,
+    -- whose guest is a link to build/guest (the Makefile makes it).
     it("finds the build tree's guest by absolute paths", function()
       local g = vmlua.guest("uml")
       if not g then pending("the default guest is not built: run make guest") return end
-      assert.equal(ROOT .. "/build/guest", g.dir)
-      assert.equal(ROOT .. "/build/guest/uml/linux.uml", g.kernel)
-      assert.equal(ROOT .. "/build/guest/uml/initramfs.cpio", g.initrd)
+      local dir = ROOT .. "/" .. env.build .. "/guest"
+      assert.equal(dir, g.dir)
+      assert.equal(dir .. "/uml/linux.uml", g.kernel)
+      assert.equal(dir .. "/uml/initramfs.cpio", g.initrd)
+      assert.equal(ROOT .. "/build/guest\n", env.sh("realpath " .. q(dir)))
       assert.equal("quiet", g.cmdline)
       assert.equal("guest ready", g.ready)
     end)

@@ -416,6 +416,25 @@ describe("the lifetime of a uml machine #uml", function()
     assert.equal(before, fds())
   end)
 
+  it("collects an unstarted, unreferenced machine whose net device's frame hook reaches it", function()
+    local alive = setmetatable({}, { __mode = "k" })
+    collect()
+    local before = fds()
+    for _ = 1, 10 do
+      -- The frame hook is the script's own function, and it reaches the
+      -- machine: C must not hold it in a way that keeps the machine.
+      local vm
+      local nic = assert(virtio.net{ user = true, hook = function() return vm ~= nil end })
+      vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = INITRD, memory = "96M",
+        console = "none", devices = { nic } })
+      alive[vm], alive[nic] = true, true
+    end
+    assert.is_true(fds() > before, "user networking holds fds")
+    collect()
+    assert.equal(0, count(alive))
+    assert.equal(before, fds())
+  end)
+
   it("keeps a running machine that only its virtio console holds, and lets it go once it has ended", function()
     local initrd = guest_running("echo on-hvc0 >/dev/hvc0\n")
     local alive = setmetatable({}, { __mode = "k" })
