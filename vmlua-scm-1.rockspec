@@ -58,6 +58,7 @@ build = {
         "core/image.c",
         "core/fileio.c",
         "core/loop.c",
+        "core/calendar.c",
         "core/lblk.c",
         "core/switch.c",
         "core/net.c",

@@ -59,7 +59,9 @@ static void run(struct cal_guest *g)
 
 	g->state = CAL_RUNNING;
 	g->request = CAL_NEVER;
-	send_msg(g, OP_RUN, ++c->seq, c->now);
+	g->run_seq = ++c->seq;
+	g->run_unacked = 1;
+	send_msg(g, OP_RUN, g->run_seq, c->now);
 }
 
 static void handle(struct cal_guest *g, const uint8_t *m)
@@ -71,8 +73,25 @@ static void handle(struct cal_guest *g, const uint8_t *m)
 	if (getenv("CALTRACE"))
 		fprintf(stderr, "cal %p op %u seq %u t %llu now %llu owed %u state %d\n", (void *)g, op, seq,
 		        (unsigned long long)t, (unsigned long long)c->now, g->owed, g->state);
+	/*
+	 * A request before the ACK of our RUN crossed it: the guest's kernel
+	 * took the RUN while it waited for the answer to this request (an
+	 * interrupt's, sent from its signal handler), and the wait it
+	 * really was in still waits for a RUN.  Once it has acknowledged
+	 * ours, it is waiting again, and will say for when.
+	 */
+	if (op != OP_ACK && g->run_unacked)
+		g->missed_run = 1;
 	switch (op) {
 	case OP_ACK:            /* of a RUN of ours */
+		if (g->run_unacked && seq == g->run_seq) {
+			g->run_unacked = 0;
+			if (g->missed_run && g->state == CAL_RUNNING) {
+				g->state = CAL_WAITING;
+				g->await_request = 1;
+			}
+			g->missed_run = 0;
+		}
 		return;
 	case OP_START:
 	case OP_UPDATE:         /* it runs at our time: nothing to learn */
@@ -82,6 +101,7 @@ static void handle(struct cal_guest *g, const uint8_t *m)
 		/* Never into the past: the clock does not go back; nor
 		 * to the end of time, which is UML's "no timer at all". */
 		g->request = t >= CAL_FOREVER ? CAL_NEVER : t < c->now ? c->now : t;
+		g->await_request = 0;
 		send_msg(g, OP_ACK, seq, 0);
 		return;
 	case OP_WAIT:
@@ -89,11 +109,12 @@ static void handle(struct cal_guest *g, const uint8_t *m)
 		if (g->fd < 0)
 			return;
 		g->state = CAL_WAITING;
+		g->await_request = 0;
 		return;
 	case OP_GET:
 		/* What an interrupt's handler asks first. */
-		if (g->owed && !--g->owed)
-			g->owed_since = 0;
+		if (g->owed)
+			g->owed--;
 		send_msg(g, OP_ACK, seq, c->now);
 		return;
 	case OP_GET_TOD:
@@ -205,7 +226,7 @@ static int ready(struct calendar *c)
 			return 0;
 		if (g->state != CAL_WAITING)
 			continue;
-		if (g->owed) {
+		if (g->owed || g->await_request) {
 			int64_t t = clock_ns();
 			if (!g->owed_since)
 				g->owed_since = t;
@@ -214,6 +235,7 @@ static int ready(struct calendar *c)
 				continue;
 			}
 			g->owed = 0;
+			g->await_request = 0;
 		}
 		g->owed_since = 0;
 		if (g->request != CAL_NEVER)

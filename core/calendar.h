@@ -16,7 +16,9 @@
  * them asks the calendar for the present time (GET) and to run at it
  * (REQUEST).  Until a guest has asked, once for each interrupt sent to
  * it, the clock does not move (for a second of wall time at most: a
- * guest that never asks does not stop the others).  Other input (its console, the
+ * guest that never asks does not stop the others).  Should a RUN still
+ * cross such a request, the guest takes it inside its request and goes
+ * on waiting for one: the calendar sees that and runs it again.  Other input (its console, the
  * mconsole) is taken when it next runs: at its next timer.
  *
  * The protocol is UML's (include/uapi/linux/um_timetravel.h): 16-byte
@@ -47,7 +49,11 @@ struct cal_guest {
 	enum cal_state state;
 	uint64_t request;       /* when it asked to run next, or CAL_NEVER */
 	unsigned owed;          /* interrupts sent that it has not yet asked the time for */
-	int64_t owed_since;     /* when the clock first waited for them (clock_ns), or 0 */
+	int64_t owed_since;     /* when the clock first waited on it (clock_ns), or 0 */
+	uint32_t run_seq;       /* our last RUN, */
+	int run_unacked;        /* until it acknowledges it */
+	int missed_run;         /* that RUN crossed a request of its own: see calendar.c */
+	int await_request;      /* it will ask for a time before it waits again */
 	uint8_t in[CAL_MSG];
 	size_t have;
 	struct calendar *cal;

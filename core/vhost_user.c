@@ -183,8 +183,9 @@ static void on_interrupt(struct vdev *d, int q)
 	if (!s || s->conn_fd < 0)
 		return;
 	if (q < 0) {
-		if (s->backend_fd >= 0 && (s->protocol & (1ULL << VU_PROTOCOL_F_CONFIG)))
-			send_backend(s, VU_BACKEND_CONFIG_CHANGE, 0, 0);
+		if (s->backend_fd >= 0 && (s->protocol & (1ULL << VU_PROTOCOL_F_CONFIG)) &&
+		    send_backend(s, VU_BACKEND_CONFIG_CHANGE, 0, 0) && s->on_call)
+			s->on_call(s->on_call_o);
 		return;
 	}
 	if (s->ring[q].call_fd >= 0) {

@@ -835,12 +835,12 @@ describe("virtual time in a UML guest #uml", function()
     local sw = vmlua.switch()
     local a, why = shell{ devices = { virtio.net{ switch = sw, mac = "52:54:00:00:00:0a" } } }
     if not a then pending(why) return end
+    finally(function() a:close() end)
     local b = assert(shell{ devices = { virtio.net{ switch = sw, mac = "52:54:00:00:00:0b" } } })
+    finally(function() b:close() end)
     assert.equal(0, select(2, a.console:run("ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0", 30)))
     assert.equal(0, select(2, b.console:run("ip link set eth0 up && ip addr add 10.0.0.2/24 dev eth0", 30)))
     local out, status = a.console:run("ping -c 3 -W 1 10.0.0.2", 60)
-    a:close()
-    b:close()
     assert.equal(0, status, out)
     assert.matches("3 packets received", out)
     -- The answers come at the virtual time they were sent: no tick
@@ -978,6 +978,33 @@ describe("vmlua's calendar: UML's time-travel protocol", function()
     assert.equal(t0 + 7000000000, b:ask(m2, OP.GET))
     m1:close(); m2:close()
     os.execute("rm -rf " .. d1 .. " " .. d2)
+  end)
+
+  it("runs a guest again whose interrupt's request crossed its RUN", function()
+    local m, dir = machine()
+    local g = nonblocking(connect(dir))
+    g:ask(m, OP.START)
+    local t0 = g:ask(m, OP.GET)
+    g:ask(m, OP.REQUEST, t0 + 2000000000)
+    g:ask(m, OP.WAIT)
+    m:poll(0.1)                          -- the calendar sends its RUN, not read yet
+    -- An interrupt's handler asks for the time before the RUN is read:
+    -- the kernel takes the RUN while it waits for this answer.
+    local seq = g:send(OP.GET)
+    local op, rseq, t = g:recv(m)
+    assert.equal(OP.RUN, op)
+    assert.equal(t0 + 2000000000, t)
+    assert(socket.send(g.fd, string.pack("<I4I4i8", OP.ACK, rseq, 0)) == 16)
+    op, rseq = g:recv(m)
+    assert.equal(OP.ACK, op)
+    assert.equal(seq, rseq)
+    g:ask(m, OP.REQUEST, t)              -- the interrupt, at the present time
+    -- Its first WAIT still waits: the calendar runs it again.
+    op, _, t = g:recv(m)
+    assert.equal(OP.RUN, op)
+    assert.equal(t0 + 2000000000, t)
+    m:close()
+    os.execute("rm -rf " .. dir)
   end)
 
   it("does not run a guest that asked for no time at all", function()
