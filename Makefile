@@ -334,7 +334,7 @@ install: all
 	install -m 644 scripts/devices/*.lua $(DESTDIR)$(SHAREDIR)/devices/
 	install -m 644 guest/uml/vmlua.config $(DESTDIR)$(SHAREDIR)/uml/
 	install -m 644 guest/uml/patches/*.patch $(DESTDIR)$(SHAREDIR)/uml/patches/
-	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644; do \
+	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644 kvm/initramfs.cpio:644; do \
 		if [ -f $(GUEST_DIR)/$${f%:*} ]; then \
 			echo "install $(GUEST_DIR)/$${f%:*}"; \
 			install -D -m $${f#*:} $(GUEST_DIR)/$${f%:*} $(DESTDIR)$(SHAREDIR)/guest/$${f%:*} || exit 1; \

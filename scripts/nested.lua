@@ -1,7 +1,7 @@
 --- nested.lua - boot the nested L1 machine under QEMU TCG and report its
 -- steps as TAP (docs/kvm-nested.md).
 --
---   vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--timeout S]
+--   vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--exits N] [--timeout S]
 --                            [--log PATH] [--shell] [--dir DIR] [--kernel PATH]
 --
 -- DIR (default build/nested) holds l1.cpio, which scripts/build-nested.lua
@@ -35,12 +35,12 @@ local o = { dir = "build/nested", kernel = "build/guest/kvm/vmlinuz" }
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--steps" or a == "--flake" or a == "--bench" or a == "--timeout" or a == "--log" or a == "--dir"
-     or a == "--kernel" then
+  if a == "--steps" or a == "--flake" or a == "--bench" or a == "--exits" or a == "--timeout" or a == "--log"
+     or a == "--dir" or a == "--kernel" then
     i = i + 1; o[a:sub(3)] = arg[i]
   elseif a == "--shell" then o.shell = true
   elseif a == "-h" or a == "--help" then
-    print("usage: vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--timeout S] " ..
+    print("usage: vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--exits N] [--timeout S] " ..
           "[--log PATH] [--shell] [--dir DIR] [--kernel PATH]")
     os.exit(0)
   else
@@ -74,6 +74,7 @@ local append = { "console=ttyS0", "panic=-1", "quiet" }
 if o.steps then append[#append + 1] = "nested.steps=" .. o.steps end
 if o.flake then append[#append + 1] = "nested.flake=" .. o.flake end
 if o.bench then append[#append + 1] = "nested.bench=" .. o.bench end
+if o.exits then append[#append + 1] = "nested.exits=" .. o.exits end
 if o.shell then append[#append + 1] = "nested.shell=1" end
 local argv = { [0] = "timeout", "-s", "KILL", tostring(math.floor(o.timeout) + 60), qemu,
   "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2048",
