@@ -65,7 +65,9 @@ local result = {
     { what = "vmlua / qemu microvm, peak RSS", value = vr / qr },
   },
   note = "inside L1 (QEMU TCG, -cpu max, 2 vCPUs); exits are KVM_RUN returns to vmlua, per request the " ..
-    "device served (blk: 4 KiB O_DIRECT reads; rng: /dev/hwrng reads), a loop of N less an empty one",
+    "device served (blk: 4 KiB O_DIRECT reads; rng: /dev/hwrng reads), a loop of N less an empty one; " ..
+    "the notify is an ioeventfd (no exit), the two mmio exits are the interrupt status read and its ack, " ..
+    "the io share grows with the loop's run time, not with its requests",
 }
 for _, dev in ipairs{ "blk", "rng" } do
   local e = exits[dev]
