@@ -12,8 +12,9 @@
 -- line after it.  Those lines are passed on as they come; everything else
 -- L1 prints becomes a "# " comment, and all of it goes to --log (default
 -- DIR/last.log).  Exit status 0 when every planned step passed (or L1
--- skipped them all), 3 when L1's own kernel panicked (QEMU's nested SVM
--- emulation has failed so, rarely: docs/kvm-nested.md), 1 otherwise.
+-- skipped them all), 3 when L1's own kernel panicked or hung (silent for
+-- a whole step; QEMU's nested SVM emulation has failed so, rarely:
+-- docs/kvm-nested.md), 1 otherwise.
 --
 -- Nothing outlives the run: QEMU runs under timeout(1) with a KILL at
 -- --timeout (default 1200 s) plus a minute, whatever happens to us; we
@@ -138,6 +139,7 @@ local plan, oks, fails, skipped = nil, 0, 0, false
 local step, step_t0
 local pending = ""
 local bail, l1_panic
+local last_heard = now()           -- when L1 last printed anything
 
 local function line(l)
   l = l:gsub("\r", "")
@@ -182,6 +184,15 @@ while true do
     if step then
       out(("not ok %d - %s (the host gave up after %.0f s)"):format(step.num, step.name, now() - step_t0))
       fails = fails + 1
+      -- Every step in L1 ends by itself (a KILL at its limit), and L1
+      -- reports it; not a byte from L1 since the step began means L1's
+      -- own kernel stopped, as under QEMU's SVM emulation it rarely does.
+      if last_heard < step_t0 then
+        l1_panic = ("L1 hung: not a byte on its console for the %.0f s of step %s"):format(
+          now() - step_t0, step.name)
+        bail = l1_panic
+        break
+      end
     end
     bail = ("timed out after %.0f s waiting for %s"):format(now() - t0, waiting_for)
     break
@@ -190,6 +201,7 @@ while true do
   if ready and ready > 0 then
     local data = unistd.read(r, 65536)
     if not data or data == "" then break end        -- QEMU is gone
+    last_heard = now()
     pending = pending .. data
     while true do
       local l, rest = pending:match("^([^\n]*)\n(.*)$")

@@ -51,8 +51,8 @@ local function run()
     env.vmlua, table.concat(STEPS, ","), FLAKE and FLAKE > 0 and (" --flake %d"):format(FLAKE) or "")
   local text, status = env.sh(cmd)
   if status == 3 then
-    -- L1's kernel panicked under QEMU's SVM emulation (rare; it is not
-    -- vmlua's guest that died): one more run, which must not.
+    -- L1's kernel panicked or hung under QEMU's SVM emulation (rare; it
+    -- is not vmlua's guest that died): one more run, which must not.
     local first = text:match("Bail out! ([^\n]*)")
     text, status = env.sh(cmd)
     text = ("# the first run was lost: %s\n"):format(first) .. text
