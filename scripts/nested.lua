@@ -71,7 +71,12 @@ end
 -- TCG with one thread per vCPU; -cpu max brings SVM with nested paging.
 -- 2 GiB: L2's memory is allocated as it is touched (a 5 GiB selftest
 -- guest touches little), and L1's initramfs holds ~30 MiB.
-local append = { "console=ttyS0", "panic=-1", "quiet" }
+-- L1's tick is periodic, on the local APIC timer, not one-shot TSC
+-- deadlines: twice L1 went silent for good (its timeouts, RCU and
+-- hung-task reports never fired, as if no timer interrupt came again),
+-- which a lost one-shot interrupt does and a periodic timer, which
+-- re-arms itself, survives (docs/kvm-nested.md).
+local append = { "console=ttyS0", "panic=-1", "quiet", "lapic=notscdeadline", "nohz=off", "highres=off" }
 if o.steps then append[#append + 1] = "nested.steps=" .. o.steps end
 if o.flake then append[#append + 1] = "nested.flake=" .. o.flake end
 if o.bench then append[#append + 1] = "nested.bench=" .. o.bench end
