@@ -35,7 +35,7 @@ local function unable()
   end
   local _, status = env.sh("command -v qemu-system-x86_64 >/dev/null 2>&1")
   if status ~= 0 then return "qemu-system-x86_64 not found (apt-get install qemu-system-x86)" end
-  for _, p in ipairs{ "build/guest/kvm/vmlinuz", "build/guest/uml/initramfs.cpio",
+  for _, p in ipairs{ "build/guest/kvm/vmlinuz", "build/guest/kvm/initramfs.cpio",
                       "build/guest-cache/uml/root/bin/busybox" } do
     if not env.readable(p) then return p .. " missing: run make guest kernel" end
   end
