@@ -107,8 +107,9 @@ help:
 	@echo "make test SANITIZE=1  every spec against an ASan+UBSan build in build-san/;"
 	@echo "                any sanitizer report fails the run (docs/hardening.md)"
 	@echo "make test-nested  the kvm backend nested in QEMU TCG (SVM emulated): L1 boots,"
-	@echo "                vmlua runs the selftest and Debian's kernel in it (docs/kvm-nested.md;"
-	@echo "                NESTED_STEPS=a,b picks steps, NESTED_FLAKE=50 adds the flake hunt)"
+	@echo "                vmlua runs the selftest, Debian's kernel and every device in it"
+	@echo "                (docs/kvm-nested.md; NESTED_STEPS=a,b picks steps,"
+	@echo "                NESTED_FLAKE=50 adds the flake hunt)"
 	@echo "make guest-debian  the default guest on Debian's linux.uml, in $(DEBIAN_GUEST)"
 	@echo "                (vmlua finds it first with VMLUA_GUEST_DIR=$(DEBIAN_GUEST))"
 	@echo "make selftest   build the selftest guest ($(SELFTEST))"
@@ -357,7 +358,7 @@ install: all
 	install -m 644 scripts/devices/*.lua $(DESTDIR)$(SHAREDIR)/devices/
 	install -m 644 guest/uml/vmlua.config $(DESTDIR)$(SHAREDIR)/uml/
 	install -m 644 guest/uml/patches/*.patch $(DESTDIR)$(SHAREDIR)/uml/patches/
-	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644; do \
+	@for f in uml/linux.uml:755 uml/initramfs.cpio:644 kvm/vmlinuz:644 kvm/initramfs.cpio:644; do \
 		if [ -f $(GUEST_DIR)/$${f%:*} ]; then \
 			echo "install $(GUEST_DIR)/$${f%:*}"; \
 			install -D -m $${f#*:} $(GUEST_DIR)/$${f%:*} $(DESTDIR)$(SHAREDIR)/guest/$${f%:*} || exit 1; \

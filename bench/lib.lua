@@ -36,7 +36,15 @@ local function serialize(v, indent)
     local inner, parts = indent .. "  ", {}
     local keys = {}
     for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    -- A list's items keep their order (they are written without keys:
+    -- "10" sorted before "2" reordered lists of ten or more); named
+    -- keys follow, sorted, so two results diff cleanly.
+    table.sort(keys, function(a, b)
+      local na, nb = math.type(a) == "integer", math.type(b) == "integer"
+      if na ~= nb then return na end
+      if na then return a < b end
+      return tostring(a) < tostring(b)
+    end)
     for _, k in ipairs(keys) do
       local key = math.type(k) == "integer" and "" or ("[%q] = "):format(k)
       parts[#parts + 1] = inner .. key .. serialize(v[k], inner)

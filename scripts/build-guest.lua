@@ -1,4 +1,5 @@
---- build-guest.lua - build the default guest for the uml backend.
+--- build-guest.lua - build the default guest for the uml backend, and
+-- the initramfs the kvm backend boots Debian's cloud kernel with.
 --
 --   vmlua scripts/build-guest.lua [--cache DIR] [--out DIR] [--kernel vmlua|debian] [--force]
 --
@@ -19,8 +20,9 @@
 -- virtio modules and a virtio-rng module built for it
 -- (scripts/uml-virtio-rng.sh).  The initramfs holds busybox, those
 -- modules if any, and an /init that runs /etc/vmlua/run if a scenario
--- put one there, or gives a shell on the console.  Prints a line for each
--- step.
+-- put one there, or gives a shell on the console.  OUT/kvm/initramfs.cpio
+-- is the same with the cloud kernel's virtio modules appended (when make
+-- kernel has fetched that kernel).  Prints a line for each step.
 local cpio = require "vmlua.cpio"
 local paths = require "vmlua.paths"
 
@@ -298,9 +300,73 @@ poweroff -f
 -- a second stamp beside it: a new kernel repacks it.
 local KERNEL = ours and ("vmlua's own kernel, virtio drivers built in: " .. kernel_name .. "\n")
   or ("Debian's linux.uml " .. version .. ", virtio modules" .. (exists(rng_ko) and " and virtio-rng.ko" or "") .. "\n")
+-- The kvm guest's initramfs, OUT/kvm/initramfs.cpio: the one above with
+-- a second archive appended that holds the virtio modules of Debian's
+-- cloud kernel (make kernel fetched its .deb into CACHE/debs) and the list
+-- /init loads them from.  That kernel has virtio only as modules, so
+-- without them `vmlua boot --backend kvm --run` would wait for an hvc0
+-- that never comes.  Unpacked once per .deb; repacked each time (a
+-- second), written only when it changed.
+local function kvm_initrd()
+  local deb = lines("ls " .. q(debs) .. "/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort | tail -n 1")[1]
+  if not deb then
+    say("no cloud kernel .deb in %s: no kvm initramfs (make kernel fetches it)", debs)
+    return
+  end
+  local key = deb:match("([^/]+)%.deb$")
+  local kroot = o.cache .. "/kvm/modules-" .. key
+  if o.force or not exists(kroot .. "/.unpacked") then
+    say("unpacking the modules of %s...", key)
+    sh("rm -rf " .. q(o.cache) .. "/kvm/modules-*")
+    if not sh("mkdir -p " .. q(kroot) .. " && dpkg-deb --fsys-tarfile " .. q(deb) ..
+              " | tar -x -C " .. q(kroot) .. " --wildcards './lib/modules/*'") then
+      die("cannot unpack %s", deb)
+    end
+    sh("touch " .. q(kroot .. "/.unpacked"))
+  end
+  local kversion = lines("ls " .. q(kroot .. "/lib/modules"))[1] or die("no modules in %s", deb)
+  local kmods = kroot .. "/lib/modules/" .. kversion
+  -- Every module by name ("virtio-rng" and "virtio_rng" alike); each
+  -- one's dependencies are its .modinfo "depends=" (the .deb has no
+  -- modules.dep).
+  local path_of = {}
+  for _, p in ipairs(lines("find " .. q(kmods) .. " -name '*.ko'")) do
+    path_of[p:match("([^/]+)%.ko$"):gsub("-", "_")] = p
+  end
+  local order, seen = {}, {}
+  local function want(name)
+    name = name:gsub("-", "_")
+    if seen[name] then return end
+    seen[name] = true
+    local p = path_of[name] or die("kernel %s has no module %s", kversion, name)
+    for d in ((read(p) or ""):match("%zdepends=([^%z]*)%z") or ""):gmatch("[^,]+") do want(d) end
+    order[#order + 1] = p
+  end
+  for _, n in ipairs{ "virtio_mmio", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng" } do want(n) end
+  local m = cpio.new()
+  for _, d in ipairs{ "lib", "lib/modules", "lib/modules/" .. kversion, "etc", "etc/vmlua" } do m:dir(d) end
+  local names = {}
+  for _, p in ipairs(order) do
+    names[#names + 1] = p:match("([^/]+)$")
+    m:file_from("lib/modules/" .. kversion .. "/" .. names[#names], p)
+  end
+  m:file("etc/vmlua/modules", table.concat(names, "\n") .. "\n")
+  local text = (read(initrd) or die("cannot read %s", initrd)) .. m:finish()
+  local out = o.out .. "/kvm/initramfs.cpio"
+  if read(out) == text then
+    say("kvm: ready (cached): %s, %d modules for %s", out, #names, kversion)
+    return
+  end
+  sh("mkdir -p " .. q(o.out .. "/kvm"))
+  local f = io.open(out, "wb")
+  if not (f and f:write(text) and f:close()) then die("cannot write %s", out) end
+  say("kvm: ready: %s (%d KiB), %d modules for %s", out, #text // 1024, #names, kversion)
+end
+
 local stamp, kstamp = initrd .. ".init", initrd .. ".kernel"
 if not o.force and exists(initrd) and read(stamp) == INIT and read(kstamp) == KERNEL then
   say("ready (cached): %s, kernel %s (%s)", initrd, kernel, kernel_name)
+  kvm_initrd()
   return
 end
 
@@ -363,3 +429,4 @@ for p, text in pairs{ [stamp] = INIT, [kstamp] = KERNEL } do
 end
 local f = io.open(initrd, "rb"); local size = f:seek("end"); f:close()
 say("ready: %s (%d KiB), kernel %s (%s)", initrd, size // 1024, kernel, kernel_name)
+kvm_initrd()

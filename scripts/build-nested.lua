@@ -16,10 +16,9 @@
 --   luaposix and argparse (the Lua 5.4 files of their Debian packages) and
 --   scripts/boot.lua with the example devices;
 -- * the L2 payloads: the selftest guest, the cloud kernel's vmlinuz, and
---   an initramfs for it: make guest's busybox initramfs with the cloud
---   kernel's virtio modules appended (its /init loads what
---   /etc/vmlua/modules lists), so `boot.lua --run` works on that kernel;
---   the last two as L1's default kvm guest, with the shipped scenarios;
+--   make guest's initramfs for it, GUEST/kvm/initramfs.cpio (busybox
+--   with the cloud kernel's virtio modules appended); the last two as
+--   L1's default kvm guest, with the shipped scenarios;
 -- * /init, which loads kvm_amd and runs the steps (scripts/nested-init.sh);
 -- * with --with-qemu (make bench), QEMU too, its libraries and the microvm
 --   firmware, and an L2 initramfs whose /init powers off at once: the
@@ -111,26 +110,16 @@ end
 
 local busybox = o.cache .. "/uml/root/bin/busybox"
 if not exists(busybox) then die("%s missing: run make guest", busybox) end
-local base_initrd = o.guest .. "/uml/initramfs.cpio"
-if not exists(base_initrd) then die("%s missing: run make guest", base_initrd) end
 local vmlua = top .. "/build/vmlua"
 local selftest = o.guest .. "/selftest.elf"
 for _, p in ipairs{ vmlua, selftest } do
   if not exists(p) then die("%s missing: run make", p) end
 end
 
--- 2. L2's initramfs: make guest's, then the virtio modules of the cloud
--- kernel and the list its /init loads them from.
-local l2 = cpio.new()
-for _, d in ipairs{ "lib", "lib/modules", "lib/modules/" .. version, "etc", "etc/vmlua" } do l2:dir(d) end
-local names = {}
-for _, path in ipairs(load_order{ "virtio_mmio", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng" }) do
-  local name = path:match("([^/]+)$")
-  l2:file_from("lib/modules/" .. version .. "/" .. name, path)
-  names[#names + 1] = name
-end
-l2:file("etc/vmlua/modules", table.concat(names, "\n") .. "\n")
-local l2_initrd = (read(base_initrd) or die("cannot read %s", base_initrd)) .. l2:finish()
+-- 2. L2's initramfs: make guest's for the kvm backend (its busybox
+-- initramfs with the cloud kernel's virtio modules appended).
+local l2_initrd_path = o.guest .. "/kvm/initramfs.cpio"
+local l2_initrd = read(l2_initrd_path) or die("%s missing: run make guest", l2_initrd_path)
 
 -- 3. L1's initramfs.
 local a = cpio.new()
@@ -177,7 +166,8 @@ local function need_libs(elf)
   end
 end
 need_libs(vmlua)
-for _, f in ipairs(lines("cd " .. q(top) .. " && ls lua/vmlua/*.lua scripts/boot.lua scripts/devices/*.lua")) do
+for _, f in ipairs(lines("cd " .. q(top) ..
+    " && ls lua/vmlua/*.lua scripts/boot.lua scripts/nested-exits.lua scripts/devices/*.lua")) do
   file("vmlua/" .. f, top .. "/" .. f)
 end
 -- luaposix and argparse for Lua 5.4: the files of their packages.
@@ -193,15 +183,15 @@ end
 
 -- The payloads: the default kvm guest beside L1's vmlua, where
 -- vmlua.guest("kvm") finds it (so `boot.lua --run` and `vmlua test` need
--- no --kernel), named also under /l2 for the steps; the scenarios.
+-- no --kernel), named also under /l2 for the steps; the shipped
+-- scenarios and the nested run's own (scripts/nested-scenarios).
 file("vmlua/build/guest/kvm/vmlinuz", vmlinuz)
-dir("vmlua/build/guest/uml")
-a:file("vmlua/build/guest/uml/initramfs.cpio", l2_initrd)
+a:file("vmlua/build/guest/kvm/initramfs.cpio", l2_initrd)
 dir("l2")
 a:symlink("l2/vmlinuz", "/vmlua/build/guest/kvm/vmlinuz")
-a:symlink("l2/initrd.cpio", "/vmlua/build/guest/uml/initramfs.cpio")
+a:symlink("l2/initrd.cpio", "/vmlua/build/guest/kvm/initramfs.cpio")
 file("l2/selftest.elf", selftest)
-for _, f in ipairs(lines("cd " .. q(top) .. " && ls scripts/scenarios/*.lua")) do
+for _, f in ipairs(lines("cd " .. q(top) .. " && ls scripts/scenarios/*.lua scripts/nested-scenarios/*.lua")) do
   file("vmlua/" .. f, top .. "/" .. f)
 end
 if o.qemu then

@@ -7,12 +7,12 @@
 #   # step N NAME timeout S      before each step (the host's watchdog)
 #   ok N - NAME (T s)            or "not ok", then the tail of its log
 # Kernel command line:
-#   nested.steps=a,b,...   the steps to run (default: all but net, scenarios
-#                          and bench, which fail or need QEMU in L1; the
-#                          flake hunt only when nested.flake is given;
-#                          none: none)
+#   nested.steps=a,b,...   the steps to run (default: all but bench, which
+#                          needs QEMU in L1; the flake hunt only when
+#                          nested.flake is given; none: none)
 #   nested.flake=N         the flake step boots N times
 #   nested.bench=N         the bench step boots N times each (default 5)
+#   nested.exits=N         the exits step makes N requests (default 1000)
 #   nested.shell=1         a shell on the console after the steps
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/root
@@ -20,6 +20,10 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+# The loopback, up: user-mode networking reaches L1's services through
+# it (the guest's 10.0.2.2 is L1's 127.0.0.1).  Down, slirp's connect()
+# fails with ENETUNREACH and the guest gets an ICMP "net unreachable".
+ip link set lo up
 hostname l1
 echo "nested: L1 up at $(cut -d' ' -f1 /proc/uptime) s, $(nproc) CPUs, $(free -m | awk '/Mem/ {print $2}') MiB"
 
@@ -28,8 +32,10 @@ STEPS=$(arg steps)
 FLAKE=$(arg flake)
 BENCH=$(arg bench)
 [ -n "$BENCH" ] || BENCH=5
+EXITS=$(arg exits)
+[ -n "$EXITS" ] || EXITS=1000
 SHELL_AFTER=$(arg shell)
-[ -n "$STEPS" ] || STEPS=selftest-1cpu-256M,selftest-2cpu-256M,selftest-1cpu-5G,selftest-2cpu-5G,linux-1cpu,linux-2cpu,linux-4cpu,blk${FLAKE:+,flake}
+[ -n "$STEPS" ] || STEPS=selftest-1cpu-256M,selftest-2cpu-256M,selftest-1cpu-5G,selftest-2cpu-5G,linux-1cpu,linux-2cpu,linux-4cpu,blk,net,switch,rng,console,lua-device,scenarios${FLAKE:+,flake}
 [ -n "$FLAKE" ] || FLAKE=50
 
 depmod
@@ -88,27 +94,54 @@ blk() {
 		grep -qx nested-blk-ok "$LOG"
 }
 
-# net: virtio-net over user-mode networking; the guest fetches a file
-# from a web server on L1's loopback (10.0.2.2 in the guest).
+# net: virtio-net over user-mode networking, both ways.  The guest pings
+# slirp's gateway (10.0.2.2), fetches a file from busybox httpd on L1's
+# loopback through it, then serves one itself, which L1 fetches through
+# a host port forward (L1's 127.0.0.1:8081 to the guest's port 80); the
+# guest powers off once L1 has it (L1 puts /done in its web root).
 net() {
-	mkdir -p /tmp/www && echo nested-net-ok >/tmp/www/x
+	local i=0 vmpid rc
+	mkdir -p /tmp/www && echo nested-net-ok >/tmp/www/x && rm -f /tmp/www/done
 	httpd -f -p 127.0.0.1:8080 -h /tmp/www & web=$!
 	vm 300 --kernel $L2K --initrd $L2I --mem 256 --cmdline "$L2CMD" --log "$LOG.console" \
-		--net user --run 'ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
-			wget -q -O - http://10.0.2.2:8080/x || { ip addr; ip route; exit 1; }' >"$LOG" 2>&1
-	rc=$?
+		--net user=tcp::8081-:80 --run 'ip link set eth0 up; echo "carrier $(cat /sys/class/net/eth0/carrier)";
+			ip link show eth0; ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 &&
+			ping -c 1 -W 10 10.0.2.2 && wget -q -O - http://10.0.2.2:8080/x &&
+			mkdir -p /www && echo nested-fwd-ok >/www/y && httpd -p 80 -h /www || exit 1
+			i=0; until wget -q -O /dev/null http://10.0.2.2:8080/done 2>/dev/null; do
+				i=$((i + 1)); [ $i -lt 600 ] || exit 1; sleep 0.2; done
+			echo guest-saw-done' >"$LOG" 2>&1 & vmpid=$!
+	while [ $i -lt 1200 ] && kill -0 $vmpid 2>/dev/null; do
+		if wget -q -O - http://127.0.0.1:8081/y >"$LOG.fwd" 2>/dev/null; then
+			touch /tmp/www/done; break
+		fi
+		i=$((i + 1)); sleep 0.5
+	done
+	wait $vmpid; rc=$?
 	kill $web
-	[ $rc = 0 ] && grep -qx nested-net-ok "$LOG"
+	echo "L1 fetched through the forward: $(cat "$LOG.fwd" 2>/dev/null)" >>"$LOG"
+	[ $rc = 0 ] && grep -qx nested-net-ok "$LOG" && grep -qx nested-fwd-ok "$LOG.fwd" && grep -qx guest-saw-done "$LOG"
 }
 
-# scenarios: the shipped ones (boot, disks, a Lua device, two guests on
-# vmlua's switch) on the kvm backend, with L1's default guest.
-scenarios() {
-	cd /vmlua && timeout -s KILL 300 $VMLUA test scripts/scenarios --backend kvm -j 1 --logdir /tmp/scenario-logs >"$LOG" 2>&1
+# scen FILE...: scenarios run by `vmlua test` on the kvm backend, with
+# L1's default guest (the cloud kernel and its initramfs); the boot logs
+# of a failed one are kept in /tmp/scenario-logs and shown.
+scen() {
+	rm -rf /tmp/scenario-logs
+	(cd /vmlua && timeout -s KILL 360 $VMLUA test "$@" --backend kvm -j 1 --logdir /tmp/scenario-logs) >"$LOG" 2>&1
 	rc=$?
-	cd /
 	[ $rc = 0 ] || for f in /tmp/scenario-logs/*; do [ -f "$f" ] && { echo "== $f"; tail -n 15 "$f"; }; done >>"$LOG"
 	return $rc
+}
+
+# scenarios: the shipped ones (scripts/scenarios: boot, disks), but for
+# those the switch and lua-device steps run.
+scenarios() {
+	set --
+	for f in /vmlua/scripts/scenarios/*.lua; do
+		case ${f##*/} in network.lua|lua_device.lua) ;; *) set -- "$@" "$f" ;; esac
+	done
+	scen "$@"
 }
 
 # flake: the 1-vCPU boot FLAKE times in a row while two spinning shells
@@ -172,12 +205,20 @@ bench() {
 	done
 }
 
+# exits: VM exits to vmlua per virtio request (blk and the C rng) on the
+# cloud kernel, counted by scripts/nested-exits.lua; one line each:
+#   exits: DEV REQUESTS total T mmio M io I hlt H
+exits() {
+	timeout -s KILL 600 $VMLUA /vmlua/scripts/nested-exits.lua "$EXITS" >"$LOG" 2>&1 &&
+		grep -q '^exits: blk ' "$LOG" && grep -q '^exits: rng ' "$LOG"
+}
+
 # How long the host waits for each step before it gives up on L1.
 timeout_of() {
 	case $1 in
 	flake) echo $((FLAKE * 60)) ;;
-	scenarios) echo 400 ;;
 	bench) echo $((BENCH * 300)) ;;
+	exits) echo 600 ;;
 	*) echo 400 ;;
 	esac
 }
@@ -193,9 +234,14 @@ run() {
 	linux-4cpu) linux 4 ;;
 	blk) blk ;;
 	net) net ;;
+	switch) scen /vmlua/scripts/scenarios/network.lua ;;
+	rng) scen /vmlua/scripts/nested-scenarios/rng.lua ;;
+	console) scen /vmlua/scripts/nested-scenarios/console.lua ;;
+	lua-device) scen /vmlua/scripts/scenarios/lua_device.lua ;;
 	scenarios) scenarios ;;
 	flake) flake ;;
 	bench) bench ;;
+	exits) exits ;;
 	*) echo "unknown step $1" >"$LOG"; return 1 ;;
 	esac
 }
@@ -216,7 +262,7 @@ for name in "$@"; do
 	if [ $rc = 0 ]; then
 		echo "ok $n - $name ($secs s)"
 		grep '^boot.lua: ' "$LOG" 2>/dev/null | sed 's/^/# /'
-		grep -E "$WATCH|^flake: |^boot [0-9]+: |^bench: " "$LOG" | sed 's/^/#   /'
+		grep -E "$WATCH|^flake: |^boot [0-9]+: |^bench: |^exits: |^(not )?ok [0-9]|^L1 fetched|^carrier " "$LOG" | sed 's/^/#   /'
 	else
 		echo "not ok $n - $name ($secs s, status $rc)"
 		tail -n 20 "$LOG" 2>/dev/null | sed 's/^/#   /'

@@ -1,7 +1,7 @@
 --- nested.lua - boot the nested L1 machine under QEMU TCG and report its
 -- steps as TAP (docs/kvm-nested.md).
 --
---   vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--timeout S]
+--   vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--exits N] [--timeout S]
 --                            [--log PATH] [--shell] [--dir DIR] [--kernel PATH]
 --
 -- DIR (default build/nested) holds l1.cpio, which scripts/build-nested.lua
@@ -12,8 +12,9 @@
 -- line after it.  Those lines are passed on as they come; everything else
 -- L1 prints becomes a "# " comment, and all of it goes to --log (default
 -- DIR/last.log).  Exit status 0 when every planned step passed (or L1
--- skipped them all), 3 when L1's own kernel panicked (QEMU's nested SVM
--- emulation has failed so, rarely: docs/kvm-nested.md), 1 otherwise.
+-- skipped them all), 3 when L1's own kernel panicked or hung (silent for
+-- a whole step; QEMU's nested SVM emulation has failed so, rarely:
+-- docs/kvm-nested.md), 1 otherwise.
 --
 -- Nothing outlives the run: QEMU runs under timeout(1) with a KILL at
 -- --timeout (default 1200 s) plus a minute, whatever happens to us; we
@@ -35,12 +36,12 @@ local o = { dir = "build/nested", kernel = "build/guest/kvm/vmlinuz" }
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--steps" or a == "--flake" or a == "--bench" or a == "--timeout" or a == "--log" or a == "--dir"
-     or a == "--kernel" then
+  if a == "--steps" or a == "--flake" or a == "--bench" or a == "--exits" or a == "--timeout" or a == "--log"
+     or a == "--dir" or a == "--kernel" then
     i = i + 1; o[a:sub(3)] = arg[i]
   elseif a == "--shell" then o.shell = true
   elseif a == "-h" or a == "--help" then
-    print("usage: vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--timeout S] " ..
+    print("usage: vmlua scripts/nested.lua [--steps a,b,...] [--flake N] [--bench N] [--exits N] [--timeout S] " ..
           "[--log PATH] [--shell] [--dir DIR] [--kernel PATH]")
     os.exit(0)
   else
@@ -70,10 +71,16 @@ end
 -- TCG with one thread per vCPU; -cpu max brings SVM with nested paging.
 -- 2 GiB: L2's memory is allocated as it is touched (a 5 GiB selftest
 -- guest touches little), and L1's initramfs holds ~30 MiB.
-local append = { "console=ttyS0", "panic=-1", "quiet" }
+-- L1's tick is periodic, on the local APIC timer, not one-shot TSC
+-- deadlines: twice L1 went silent for good (its timeouts, RCU and
+-- hung-task reports never fired, as if no timer interrupt came again),
+-- which a lost one-shot interrupt does and a periodic timer, which
+-- re-arms itself, survives (docs/kvm-nested.md).
+local append = { "console=ttyS0", "panic=-1", "quiet", "lapic=notscdeadline", "nohz=off", "highres=off" }
 if o.steps then append[#append + 1] = "nested.steps=" .. o.steps end
 if o.flake then append[#append + 1] = "nested.flake=" .. o.flake end
 if o.bench then append[#append + 1] = "nested.bench=" .. o.bench end
+if o.exits then append[#append + 1] = "nested.exits=" .. o.exits end
 if o.shell then append[#append + 1] = "nested.shell=1" end
 local argv = { [0] = "timeout", "-s", "KILL", tostring(math.floor(o.timeout) + 60), qemu,
   "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2048",
@@ -137,6 +144,7 @@ local plan, oks, fails, skipped = nil, 0, 0, false
 local step, step_t0
 local pending = ""
 local bail, l1_panic
+local last_heard = now()           -- when L1 last printed anything
 
 local function line(l)
   l = l:gsub("\r", "")
@@ -181,6 +189,15 @@ while true do
     if step then
       out(("not ok %d - %s (the host gave up after %.0f s)"):format(step.num, step.name, now() - step_t0))
       fails = fails + 1
+      -- Every step in L1 ends by itself (a KILL at its limit), and L1
+      -- reports it; not a byte from L1 since the step began means L1's
+      -- own kernel stopped, as under QEMU's SVM emulation it rarely does.
+      if last_heard < step_t0 then
+        l1_panic = ("L1 hung: not a byte on its console for the %.0f s of step %s"):format(
+          now() - step_t0, step.name)
+        bail = l1_panic
+        break
+      end
     end
     bail = ("timed out after %.0f s waiting for %s"):format(now() - t0, waiting_for)
     break
@@ -189,6 +206,7 @@ while true do
   if ready and ready > 0 then
     local data = unistd.read(r, 65536)
     if not data or data == "" then break end        -- QEMU is gone
+    last_heard = now()
     pending = pending .. data
     while true do
       local l, rest = pending:match("^([^\n]*)\n(.*)$")

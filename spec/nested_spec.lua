@@ -15,7 +15,17 @@ local env = require "helpers.env"
 
 local FLAKE = tonumber(os.getenv("NESTED_FLAKE"))
 local STEPS = { "selftest-1cpu-256M", "selftest-2cpu-256M", "selftest-1cpu-5G", "selftest-2cpu-5G",
-                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk" }
+                "linux-1cpu", "linux-2cpu", "linux-4cpu", "blk", "net", "switch", "rng", "console",
+                "lua-device", "scenarios" }
+-- The scenarios each step runs on kvm (vmlua test's TAP, passed on as
+-- comments): each must be there and ok.
+local SCENARIOS = {
+  switch = { "two guests on a switch ping each other" },
+  rng = { "rng: the C device and a Lua device feed /dev/hwrng" },
+  console = { "console: hvc0 both ways" },
+  ["lua-device"] = { "a Lua-written device answers the guest" },
+  scenarios = { "boot, run a command, power off", "disk: a file survives poweroff and a second boot" },
+}
 if FLAKE and FLAKE > 0 then STEPS[#STEPS + 1] = "flake" end
 
 -- Why the nested run cannot happen here, or nil.
@@ -25,7 +35,7 @@ local function unable()
   end
   local _, status = env.sh("command -v qemu-system-x86_64 >/dev/null 2>&1")
   if status ~= 0 then return "qemu-system-x86_64 not found (apt-get install qemu-system-x86)" end
-  for _, p in ipairs{ "build/guest/kvm/vmlinuz", "build/guest/uml/initramfs.cpio",
+  for _, p in ipairs{ "build/guest/kvm/vmlinuz", "build/guest/kvm/initramfs.cpio",
                       "build/guest-cache/uml/root/bin/busybox" } do
     if not env.readable(p) then return p .. " missing: run make guest kernel" end
   end
@@ -41,8 +51,8 @@ local function run()
     env.vmlua, table.concat(STEPS, ","), FLAKE and FLAKE > 0 and (" --flake %d"):format(FLAKE) or "")
   local text, status = env.sh(cmd)
   if status == 3 then
-    -- L1's kernel panicked under QEMU's SVM emulation (rare; it is not
-    -- vmlua's guest that died): one more run, which must not.
+    -- L1's kernel panicked or hung under QEMU's SVM emulation (rare; it
+    -- is not vmlua's guest that died): one more run, which must not.
     local first = text:match("Bail out! ([^\n]*)")
     text, status = env.sh(cmd)
     text = ("# the first run was lost: %s\n"):format(first) .. text
@@ -96,6 +106,15 @@ describe("the kvm backend nested in QEMU TCG #nested #slow", function()
       local head, comments = step_report(r.text, name)
       assert(head, ("step %s never reported; the run said:\n%s"):format(name, r.text:sub(-3000)))
       assert(head:match("^ok "), head .. "\n" .. comments)
+      for _, scenario in ipairs(SCENARIOS[name] or {}) do
+        assert(comments:find("#   ok %d+ %- " .. scenario:gsub("%p", "%%%0")),
+               ("step %s: no 'ok' for the scenario %q:\n%s"):format(name, scenario, comments))
+      end
+      if name == "net" then
+        -- Both ways: the guest fetched from L1 through slirp, and L1 from
+        -- the guest through a host port forward.
+        assert.matches("L1 fetched through the forward: nested%-fwd%-ok", comments)
+      end
       if name:match("^linux") then
         -- The guest knew it ran on KVM and took its clock from it.
         assert.matches("Hypervisor detected: KVM", comments)

@@ -16,8 +16,9 @@
 --    `~/.cache/vmlua/guest`), where `make guest GUEST_DIR=...` can put it.
 --
 -- A guest directory holds `uml/linux.uml` and `uml/initramfs.cpio` (the
--- uml guest), and `kvm/vmlinuz` (Debian's cloud kernel, which boots the
--- same initramfs on kvm).
+-- uml guest), and `kvm/vmlinuz` (Debian's cloud kernel) with
+-- `kvm/initramfs.cpio` (the same initramfs, the cloud kernel's virtio
+-- modules appended: that kernel has virtio only as modules).
 -- @module vmlua.paths
 local unistd = require "posix.unistd"
 local stat = require "posix.sys.stat"
@@ -116,7 +117,7 @@ end
 -- What makes a guest directory whole, per backend.
 local PARTS = {
   uml = { kernel = "uml/linux.uml", initrd = "uml/initramfs.cpio" },
-  kvm = { kernel = "kvm/vmlinuz", initrd = "uml/initramfs.cpio" },
+  kvm = { kernel = "kvm/vmlinuz", initrd = "kvm/initramfs.cpio" },
 }
 local CMDLINE = { uml = "quiet", kvm = "console=ttyS0 quiet" }
 
