@@ -1000,7 +1000,7 @@ describe("vmlua's calendar: UML's time-travel protocol", function()
     assert.equal(seq, rseq)
     g:ask(m, OP.REQUEST, t)              -- the interrupt, at the present time
     -- Its first WAIT still waits: the calendar runs it again.
-    op, _, t = g:recv(m)
+    op, rseq, t = g:recv(m)
     assert.equal(OP.RUN, op)
     assert.equal(t0 + 2000000000, t)
     m:close()
