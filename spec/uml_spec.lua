@@ -521,7 +521,7 @@ describe("the UML guest's FP and vector registers #uml", function()
 
   -- Boots the default guest with fp_test in /bin, runs script, returns
   -- the console output (the guest must power off).
-  local function run_with_fp_test(exe, script)
+  local function run_with_fp_test(exe, script, secs)
     local f = assert(io.open(INITRD, "rb"))
     local base = f:read("a")
     f:close()
@@ -534,7 +534,7 @@ describe("the UML guest's FP and vector registers #uml", function()
     local vm = assert(vmlua.vm{ backend = "uml", kernel = KERNEL, initrd = initrd,
       memory = "128M", cmdline = "quiet", console = "none" })
     vm:start()
-    local reason = vm:wait(120)
+    local reason = vm:wait(secs or 120)
     local out = vm:output()
     vm:close()
     os.remove(initrd)
@@ -560,6 +560,22 @@ describe("the UML guest's FP and vector registers #uml", function()
     -- and it was switched out often: the clobberers ran in between
     local switches = tonumber(out:match("fp_test: ok [%w ]+, %d+ rounds, (%d+) context switches"))
     assert.is_true(switches and switches >= 100, out)
+  end)
+
+  it("keeps a process's SSE, AVX and AVX-512 registers across a million switches to a process that clobbers them #slow",
+    function()
+    local exe, why = build_fp_test()
+    if not exe then pending(why) return end
+    -- Each round the holder wakes its child through a pipe and blocks on
+    -- its answer: a switch to the child, which loads other values into
+    -- every vector register, and one back.  A few minutes here.
+    local out = run_with_fp_test(exe, "/bin/fp_test pingpong 1000000; echo fp-pingpong-status $?\n", 1200)
+    os.remove(exe)
+    local want = host_flags.avx512f and "sse avx avx512" or host_flags.avx and "sse avx" or "sse"
+    assert.matches("fp_test: ok " .. want .. ", %d+ pingpong rounds, %d+ context switches", out)
+    assert.matches("fp%-pingpong%-status 0", out)
+    local switches = tonumber(out:match("pingpong rounds, (%d+) context switches"))
+    assert.is_true(switches and switches >= 1000000, out)
   end)
 
   it("shows the guest the host's CPU flags, the FP and vector ones among them", function()

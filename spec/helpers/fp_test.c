@@ -15,6 +15,14 @@
  *                           every round held, 1 otherwise.
  *   fp_test clobber         load other values into the same registers
  *                           and yield, forever (killed by the caller).
+ *   fp_test pingpong SWITCHES
+ *                           as hold, but with a child of its own that
+ *                           clobbers the registers each round: the holder
+ *                           loads its values, wakes the child through a
+ *                           pipe and blocks on the child's answer (so
+ *                           each round switches to the child and back),
+ *                           then checks them; until the holder has been
+ *                           switched out SWITCHES times.
  *   fp_test features        print what the CPU and the kernel enable.
  *
  * The values are loaded, kept and stored inside one asm statement per
@@ -27,6 +35,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { SSE = 1, AVX = 2, AVX512 = 4 };
 
@@ -108,6 +118,37 @@ static void round_trip(int f, const uint8_t *in, uint8_t *out, long spin)
 				 : CLOBBERS, XMM_CLOBBERS);
 }
 
+/* The pipe round of pingpong, between load and store: write a byte to
+ * the child, block reading its answer (read and write preserve every
+ * vector register; the switches in between must too). */
+#define PING_PONG \
+	"mov $1, %%eax\n mov %[wfd], %%edi\n mov %[buf], %%rsi\n mov $1, %%edx\n syscall\n" \
+	"mov $0, %%eax\n mov %[rfd], %%edi\n mov %[buf], %%rsi\n mov $1, %%edx\n syscall\n"
+#define PP_OPERANDS [in] "r"(in), [out] "r"(out), [wfd] "r"(wfd), [rfd] "r"(rfd), [buf] "r"(buf)
+#define PP_CLOBBERS CLOBBERS, "rdx", "rsi", "rdi"
+
+__attribute__((target("avx512f"), noinline))
+static void pp_avx512(const uint8_t *in, uint8_t *out, int wfd, int rfd, char *buf)
+{
+	__asm__ volatile(X32(LD_Z) K7(LD_K) PING_PONG X32(ST_Z) K7(ST_K)
+			 : : PP_OPERANDS
+			 : PP_CLOBBERS, XMM_CLOBBERS, "xmm16", "xmm17", "xmm18", "xmm19", "xmm20",
+			   "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
+			   "xmm29", "xmm30", "xmm31", "k1", "k2", "k3", "k4", "k5", "k6", "k7");
+}
+
+/* One pingpong round: load in[], ping the child and wait for its pong,
+ * store into out[]. */
+static void pp_round(int f, const uint8_t *in, uint8_t *out, int wfd, int rfd, char *buf)
+{
+	if (f & AVX512)
+		pp_avx512(in, out, wfd, rfd, buf);
+	else if (f & AVX)
+		__asm__ volatile(X16(LD_Y) PING_PONG X16(ST_Y) : : PP_OPERANDS : PP_CLOBBERS, XMM_CLOBBERS);
+	else
+		__asm__ volatile(X16(LD_X) PING_PONG X16(ST_X) : : PP_OPERANDS : PP_CLOBBERS, XMM_CLOBBERS);
+}
+
 /* Bytes the registers hold for a feature set: 32 zmm + 7 k (at 2048), 16
  * ymm or 16 xmm. */
 static size_t state_size(int f)
@@ -139,6 +180,58 @@ static const char *names(int f)
 	return f & AVX512 ? "sse avx avx512" : f & AVX ? "sse avx" : "sse";
 }
 
+/* The holder's side of pingpong; the child clobbers until the pipe
+ * closes.  0 when every round held. */
+static int pingpong(int f, long want)
+{
+	static uint8_t in[4096] __attribute__((aligned(64)));
+	static uint8_t out[4096] __attribute__((aligned(64)));
+	size_t n = state_size(f);
+	int ping[2], pong[2];
+	char buf[1] = { 0 };
+	long r, start;
+
+	if (pipe(ping) < 0 || pipe(pong) < 0) {
+		perror("fp_test: pipe");
+		return 2;
+	}
+	pid_t child = fork();
+	if (child < 0) {
+		perror("fp_test: fork");
+		return 2;
+	}
+	if (child == 0) {
+		close(ping[1]);
+		close(pong[0]);
+		for (uint32_t k = 0; read(ping[0], buf, 1) == 1; k++) {
+			fill(in, n, 0xdead0000u + k);
+			round_trip(f, in, out, 1);       /* the clobber */
+			if (write(pong[1], buf, 1) != 1)
+				break;
+		}
+		_exit(0);
+	}
+	close(ping[0]);
+	close(pong[1]);
+	start = switches();
+	for (r = 0; switches() - start < want; r++) {
+		fill(in, n, 0x5eed0000u + (uint32_t)r);
+		memset(out, 0, n);
+		pp_round(f, in, out, ping[1], pong[0], buf);
+		for (size_t i = 0; i < n; i++) {
+			if (in[i] != out[i]) {
+				printf("fp_test: FAILED %s: round %ld, state byte %zu is %02x, not %02x\n",
+				       names(f), r, i, out[i], in[i]);
+				return 1;
+			}
+		}
+	}
+	close(ping[1]);
+	waitpid(child, NULL, 0);
+	printf("fp_test: ok %s, %ld pingpong rounds, %ld context switches\n", names(f), r, switches() - start);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t in[4096] __attribute__((aligned(64)));
@@ -156,8 +249,10 @@ int main(int argc, char **argv)
 			round_trip(f, in, out, 20000);
 		}
 	}
+	if (argc >= 3 && strcmp(argv[1], "pingpong") == 0)
+		return pingpong(f, atol(argv[2]));
 	if (argc < 3 || strcmp(argv[1], "hold") != 0) {
-		fprintf(stderr, "usage: fp_test hold ROUNDS | clobber | features\n");
+		fprintf(stderr, "usage: fp_test hold ROUNDS | pingpong SWITCHES | clobber | features\n");
 		return 2;
 	}
 	/* ROUNDS rounds, and more until a quarter as many switches have
