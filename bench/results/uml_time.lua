@@ -1,31 +1,31 @@
 return {
   ["bench"] = "uml_time",
-  ["date"] = "2026-12-04T22:21:33Z",
+  ["date"] = "2026-12-04T23:19:50Z",
   ["note"] = "the sleep: medians of 5",
   ["ratios"] = {
     {
-      ["value"] = 0.038579609849171193,
+      ["value"] = 0.043103734519085987,
       ["what"] = "vmlua's kernel / Debian's, time to /init"
     },
     {
-      ["value"] = 0.012517996850025763,
+      ["value"] = 0.014455734966638071,
       ["what"] = "wall / guest time, sleep 60 on virtual time"
     }
   },
   ["rows"] = {
     {
       ["unit"] = "ms",
-      ["value"] = 237.38876700190303,
+      ["value"] = 91.285775499272859,
       ["what"] = "time to /init, vmlua's kernel"
     },
     {
       ["unit"] = "ms",
-      ["value"] = 6153.2184469979256,
+      ["value"] = 2117.8159275004873,
       ["what"] = "time to /init, Debian's linux.uml"
     },
     {
       ["unit"] = "s",
-      ["value"] = 0.75107981100154575,
+      ["value"] = 0.86734409799828427,
       ["what"] = "sleep 60 on virtual time, wall time"
     }
   },
