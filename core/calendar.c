@@ -4,8 +4,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -70,9 +68,6 @@ static void handle(struct cal_guest *g, const uint8_t *m)
 	uint32_t op = le32(m), seq = le32(m + 4);
 	uint64_t t = le64(m + 8);
 
-	if (getenv("CALTRACE"))
-		fprintf(stderr, "cal %p op %u seq %u t %llu now %llu owed %u state %d\n", (void *)g, op, seq,
-		        (unsigned long long)t, (unsigned long long)c->now, g->owed, g->state);
 	/*
 	 * A request before the ACK of our RUN crossed it: the guest's kernel
 	 * took the RUN while it waited for the answer to this request (an
