@@ -294,7 +294,6 @@ int calendar_listen(struct calendar *c, struct cal_guest *g, const char *path,
 	memset(g, 0, sizeof(*g));
 	g->listen_fd = g->fd = -1;
 	g->request = CAL_NEVER;
-	g->cal = c;
 	if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(g->path))
 		return errbuf_set(err, errlen, "time socket path too long: %s", path), -1;
 	strcpy(sa.sun_path, path);
@@ -309,6 +308,7 @@ int calendar_listen(struct calendar *c, struct cal_guest *g, const char *path,
 		g->listen_fd = -1;
 		return -1;
 	}
+	g->cal = c;             /* on the calendar only from here */
 	g->next = c->head;
 	c->head = g;
 	return 0;

@@ -57,12 +57,11 @@ static int sw_tostring(lua_State *L)
  * (vmlua_device_setfn), so a hook that reaches its machine does not keep
  * the machine alive. */
 static int call_hook(struct net *n, enum net_dir dir, uint8_t *frame, size_t *len,
-                     size_t cap, void *opaque)
+                     size_t cap)
 {
 	lua_State *L = vmlua_device_pushfn(n->dev, "frame", 2);
 	int rc = 0;
 
-	(void)opaque;
 	if (!L)
 		return -1;      /* no hook to ask: the frame is dropped */
 	lua_pushlstring(L, (const char *)frame, *len);

@@ -57,8 +57,8 @@ struct luml {
 	 * the next :poll() returns first. */
 	size_t npend;
 	char pend[16384];
-	/* On virtual time: its place on the state's calendar. */
-	int on_calendar;
+	/* On virtual time: its place on the state's calendar (tt.cal is
+	 * NULL when it has none). */
 	struct cal_guest tt;
 };
 
@@ -77,6 +77,18 @@ static struct calendar *state_calendar(lua_State *L)
 	if (made)
 		calendar_init(c, vmlua_loop(L));
 	return c;
+}
+
+/* Off the calendar, if on it: its servers, which the script may keep,
+ * no longer point into this machine. */
+static void leave_calendar(struct luml *u)
+{
+	if (!u->tt.cal)
+		return;
+	calendar_leave(&u->tt);
+	for (unsigned k = 0; k < u->nsrv; k++)
+		if (u->srv[k]->on_call_o == &u->tt)
+			u->srv[k]->on_call = NULL, u->srv[k]->on_call_o = NULL;
 }
 
 static struct luml *checkuml(lua_State *L, int idx)
@@ -236,7 +248,6 @@ static int l_uml_vm(lua_State *L)
 			return vmlua_fail(L, "run directory path too long for its time socket");
 		if (calendar_listen(state_calendar(L), &u->tt, path, err, sizeof(err)) < 0)
 			return vmlua_fail(L, err);
-		u->on_calendar = 1;
 		/* Its devices' interrupts hold the clock until it has
 		 * taken them. */
 		for (unsigned k = 0; k < u->nsrv; k++) {
@@ -246,9 +257,7 @@ static int l_uml_vm(lua_State *L)
 	}
 	u->vm = uml_vm_spawn(binary, args, rundir, jailp, err, sizeof(err));
 	if (!u->vm) {
-		if (u->on_calendar)
-			calendar_leave(&u->tt);
-		u->on_calendar = 0;
+		leave_calendar(u);
 		return vmlua_fail(L, err);
 	}
 	u->loop = vmlua_loop(L);
@@ -741,12 +750,7 @@ static void destroy(struct luml *u)
 {
 	if (u->loop)
 		loop_remove(u->loop, &u->src);
-	if (u->on_calendar) {
-		calendar_leave(&u->tt);
-		for (unsigned k = 0; k < u->nsrv; k++)
-			u->srv[k]->on_call = NULL;
-	}
-	u->on_calendar = 0;
+	leave_calendar(u);
 	if (u->vm) {
 		uml_vm_destroy(u->vm);
 		u->vm = NULL;

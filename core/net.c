@@ -140,7 +140,7 @@ void net_deliver(struct net *n, const uint8_t *frame, size_t len)
 		/* The hook works on a copy it may change, in the device's own
 		 * receive buffer (frame may be the tap's, in n->scratch). */
 		memmove(n->rx_buf, frame, len);
-		if (n->hook(n, NET_DIR_RX, n->rx_buf, &len, NET_FRAME_MAX, n->hook_opaque)) {
+		if (n->hook(n, NET_DIR_RX, n->rx_buf, &len, NET_FRAME_MAX)) {
 			n->hook_dropped++;
 			return;
 		}
@@ -185,8 +185,7 @@ static void transmit(struct net *n)
 			n->tx_dropped++;
 		} else {
 			size_t len = iov_to_buf(c.iov, c.nread, NET_HDR_LEN, n->scratch, (size_t)flen);
-			if (n->hook && n->hook(n, NET_DIR_TX, n->scratch, &len, NET_FRAME_MAX,
-			                       n->hook_opaque)) {
+			if (n->hook && n->hook(n, NET_DIR_TX, n->scratch, &len, NET_FRAME_MAX)) {
 				n->hook_dropped++;
 			} else {
 				n->tx_frames++, n->tx_bytes += (int64_t)len;

@@ -23,7 +23,7 @@ struct net;
 /* A frame hook: may change the frame in place (up to cap bytes, new length
  * in *len); returns 0 to pass it on, -1 to drop it. */
 typedef int (*net_hook_fn)(struct net *n, enum net_dir dir, uint8_t *frame,
-                           size_t *len, size_t cap, void *opaque);
+                           size_t *len, size_t cap);
 
 struct net {
 	struct vdev *dev;
@@ -33,7 +33,6 @@ struct net {
 	struct slink *user;         /* user-mode networking, or NULL */
 	char tap_name[16];
 	net_hook_fn hook;
-	void *hook_opaque;
 	uint8_t *scratch;           /* NET_FRAME_MAX bytes: a frame from the guest or the tap */
 	uint8_t *rx_buf;            /* NET_FRAME_MAX bytes: a frame the rx hook works on */
 	struct { size_t len; uint8_t *data; } backlog[NET_BACKLOG];

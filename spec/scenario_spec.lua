@@ -355,6 +355,17 @@ scenario "this one passes" {
     return false
   end
 
+  -- How pid ended ("exited 130"), within secs; nil if it did not.
+  local function ended_with(pid, secs)
+    local status
+    until_(function()
+      local p, how, code = wait.wait(pid, wait.WNOHANG)
+      if p ~= 0 then status = how .. " " .. tostring(code) end
+      return status ~= nil
+    end, secs)
+    return status
+  end
+
   local WAITERS = [[
 for i = 1, 3 do
   scenario("waits for ever " .. i) { function(vm) vm.console:expect("never", 600) end }
@@ -391,12 +402,8 @@ end }
       assert.is_falsy(ended, "vmlua test ended first:\n" .. read(out))
       local t0 = require("vmlua.core").monotonic()
       signal.kill(pid, signal.SIGTERM)
-      local status
-      assert.is_true(until_(function()
-        local p, how, code = wait.wait(pid, wait.WNOHANG)
-        if p ~= 0 then status = how .. " " .. tostring(code) end
-        return status ~= nil
-      end, 120), "vmlua test did not stop")
+      local status = ended_with(pid, 120)
+      assert.is_truthy(status, "vmlua test did not stop")
       local took = require("vmlua.core").monotonic() - t0
       local tap = read(out)
       assert.is_true(took < 20, ("it took %.1f s"):format(took))
@@ -423,12 +430,8 @@ end }
         return env.uml_pids{ under = w.dir } ~= ""
       end, 120), "no linux.uml started")
       signal.kill(pid, signal[sig])
-      local status
-      assert.is_true(until_(function()
-        local p, how, code = wait.wait(pid, wait.WNOHANG)
-        if p ~= 0 then status = how .. " " .. tostring(code) end
-        return status ~= nil
-      end, 120), "vmlua test did not stop")
+      local status = ended_with(pid, 120)
+      assert.is_truthy(status, "vmlua test did not stop")
       local tap = read(out)
       assert.equal("exited 130", status, tap)
       assert.matches("\nnot ok 1 %- waits for ever 1 # interrupted\n", tap)
